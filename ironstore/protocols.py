@@ -1,0 +1,29 @@
+"""The narrow interfaces consumers can depend on, one per sub-store (re-exported from each
+store module, where each Protocol is defined next to its repository)."""
+
+from __future__ import annotations
+
+from .stores.conversations import ConversationStore
+from .stores.jobs import JobStore
+from .stores.routines import RoutineStore
+from .stores.sandbox import SandboxStore
+from .stores.secrets import SecretsStore
+from .stores.sessions import SessionStore
+from .stores.settings import SettingsStore
+from .stores.tool_failures import ToolFailureStore
+from .stores.workspace import WorkspaceStore
+
+SessionStorage = SessionStore
+
+__all__ = [
+    "ConversationStore",
+    "JobStore",
+    "SandboxStore",
+    "RoutineStore",
+    "ToolFailureStore",
+    "SettingsStore",
+    "WorkspaceStore",
+    "SessionStore",
+    "SessionStorage",
+    "SecretsStore",
+]

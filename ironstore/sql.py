@@ -1,0 +1,73 @@
+"""Small SQL constructs that compile differently per dialect, so repositories never branch.
+
+- `json_text(col, key)`: a top-level JSON field as text (`->>` on PG, `json_extract` on libSQL).
+- `insert_for(dialect_name, table)`: an INSERT with `on_conflict_do_*` (same shape on both).
+- `only_on(obj, dialect)`: marks a column/index/constraint that exists on one backend only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+__all__ = ["json_text", "insert_for", "only_on", "exists_on"]
+
+PG = "postgresql"
+LIBSQL = "sqlite"
+
+T = TypeVar("T")
+
+
+def only_on(obj: T, dialect: str) -> T:
+    """Tag a schema object that exists only on one backend (drift checks honour the tag)."""
+    obj.info["dialects"] = (dialect,)  # type: ignore[attr-defined]
+    return obj
+
+
+def exists_on(obj: Any, dialect: str) -> bool:
+    dialects = getattr(obj, "info", {}).get("dialects")
+    return dialects is None or dialect in dialects
+
+
+class json_text(FunctionElement[str]):
+    """`col ->> 'key'` on PostgreSQL, `json_extract(col, '$.key')` on libSQL."""
+
+    type = Text()
+    inherit_cache = True
+    name = "json_text"
+    # the key is part of the statement's cache key, or two keys would share one compiled form
+    _traverse_internals = FunctionElement._traverse_internals + [
+        ("key", InternalTraversal.dp_string)
+    ]
+
+    def __init__(self, column: ColumnElement[Any], key: str) -> None:
+        if not key.replace("_", "").isalnum():
+            raise ValueError(f"json key {key!r} must be an identifier")
+        self.key = key
+        super().__init__(column)
+
+
+@compiles(json_text, PG)
+def _json_text_pg(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"({compiler.process(column, **kw)} ->> '{element.key}')"
+
+
+@compiles(json_text, LIBSQL)
+def _json_text_libsql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, '$.{element.key}')"
+
+
+def insert_for(dialect_name: str, table: Table) -> Any:
+    """A dialect INSERT supporting `on_conflict_do_update` / `on_conflict_do_nothing`."""
+    if dialect_name == PG:
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,20 @@
+"""Routines and their runs (spec: stores-routines-toolfailures-settings.md).
+
+Not implemented yet: this module holds the Protocol placeholder and the empty repository mixin
+that `Database` already composes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ._base import StoreBase
+
+
+@runtime_checkable
+class RoutineStore(Protocol):
+    """Routines and their runs (spec: stores-routines-toolfailures-settings.md)."""
+
+
+class RoutineRepository(StoreBase):
+    """Repository mixin of `Database` for the RoutineStore."""
