@@ -1,0 +1,20 @@
+"""routines scheduler safety (slot reserved for the routines store; no schema change yet).
+
+Revision ID: ironstore_0004
+Revises: ironstore_0003
+"""
+
+from __future__ import annotations
+
+revision = "ironstore_0004"
+down_revision = "ironstore_0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

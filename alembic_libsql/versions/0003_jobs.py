@@ -1,0 +1,20 @@
+"""jobs and sandbox (slot reserved for the jobs store; no schema change yet).
+
+Revision ID: ironstore_ls_0003
+Revises: ironstore_ls_0002
+"""
+
+from __future__ import annotations
+
+revision = "ironstore_ls_0003"
+down_revision = "ironstore_ls_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
