@@ -29,9 +29,8 @@ LIBSQL_DRIVER = "sqlite+ironstore_libsql"
 PG_DRIVER = "postgresql+asyncpg"
 DEFAULT_PATH = Path("~/.ironstore/ironstore.db")
 
-_LIBSQL_SCHEMES = {"sqlite", "sqlite+libsql", "sqlite+aiolibsql", "sqlite+ironstore_libsql", "libsql"}
+_LIBSQL_SCHEMES = {"sqlite", "sqlite+libsql", "sqlite+aiolibsql", "sqlite+ironstore_libsql"}
 _PG_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
-_REMOTE_SCHEMES = {"libsql", "https", "http", "wss", "ws"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def parse_url(url_text: str) -> tuple[Backend, URL, Path | None]:
         if not parsed.database:
             raise ConfigurationError(f"PostgreSQL URL names no database: {redact(url_text)!r}")
         return "postgres", parsed.set(drivername=PG_DRIVER), None
-    if scheme in _REMOTE_SCHEMES:
+    if scheme == "libsql":
         url, path = _remote_libsql(url_text.strip(), None, None)
         return "libsql", url, path
     if scheme in _LIBSQL_SCHEMES:

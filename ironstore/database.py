@@ -127,17 +127,19 @@ class Database(
         backend = self._config.backend
         lock = _writer_lock(self._lock_key) if self._lock_key else None
         try:
-            if lock is not None:
-                await lock.acquire()
-            try:
-                async with self._write_engine.connect() as conn:
-                    if backend == "postgres":
-                        await conn.run_sync(_require_pgvector)
-                    await conn.run_sync(migrations.upgrade, backend, revision)
-                    await conn.commit()
-            finally:
+            # Alembic's `context` is process-global: one migration at a time per process
+            async with migrations.in_process_lock():
                 if lock is not None:
-                    lock.release()
+                    await lock.acquire()
+                try:
+                    async with self._write_engine.connect() as conn:
+                        if backend == "postgres":
+                            await conn.run_sync(_require_pgvector)
+                        await conn.run_sync(migrations.upgrade, backend, revision)
+                        await conn.commit()
+                finally:
+                    if lock is not None:
+                        lock.release()
         except DatabaseError:
             raise
         except Exception as exc:

@@ -28,14 +28,11 @@ def create_engine(config: DatabaseConfig, **engine_options: Any) -> AsyncEngine:
     """The AsyncEngine for a resolved configuration; `engine_options` pass to SQLAlchemy."""
     options: dict[str, Any] = {}
     if config.backend == "postgres":
-        options.update(
-            json_serializer=dumps_json,
-            json_deserializer=json.loads,
-            pool_size=10,
-            max_overflow=20,
+        options.update(json_serializer=dumps_json, json_deserializer=json.loads)
+    if "poolclass" not in engine_options and config.url.database != ":memory:":
+        options.update(pool_size=10, max_overflow=20) if config.backend == "postgres" else options.update(
+            pool_size=8, max_overflow=24
         )
-    else:
-        options.update(pool_size=8, max_overflow=24)
     options.update(engine_options)
     engine = create_async_engine(config.url, **options)
     if config.backend == "libsql":

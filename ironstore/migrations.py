@@ -7,6 +7,11 @@ transaction-scoped advisory lock; on libSQL it runs inside one `BEGIN IMMEDIATE`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +71,24 @@ def check_adoptable(connection: Connection) -> None:
         )
     if "conversations" in tables:
         raise MigrationError("the database already has ironstore-like tables but no alembic_version")
+
+
+_thread_lock = threading.Lock()
+_loop_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def in_process_lock() -> AsyncIterator[None]:
+    """Serialise migrations within this process (Alembic keeps its context in module globals)."""
+    loop = asyncio.get_running_loop()
+    loop_lock = _loop_locks.setdefault(loop, asyncio.Lock())
+    async with loop_lock:
+        while not _thread_lock.acquire(blocking=False):  # another thread's loop is migrating
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            _thread_lock.release()
 
 
 def upgrade(connection: Connection, backend: str, revision: str = "head", **attributes: Any) -> None:

@@ -10,6 +10,7 @@ tagged with `only_on()`; per-backend partial-index predicates use `postgresql_wh
 from __future__ import annotations
 
 from sqlalchemy import (
+    CheckConstraint,
     Column,
     ForeignKeyConstraint,
     Index,
@@ -79,6 +80,21 @@ Index(
     postgresql_where=json_text(conversations.c.metadata, "thread_type") == text("'heartbeat'"),
     sqlite_where=json_text(conversations.c.metadata, "thread_type") == text("'heartbeat'"),
 )
+# ironstore_0002 / ironstore_ls_0002 (conversations store): one assistant thread per (user, channel)
+Index(
+    "uq_conv_assistant",
+    conversations.c.user_id,
+    conversations.c.channel,
+    unique=True,
+    postgresql_where=json_text(conversations.c.metadata, "thread_type") == text("'assistant'"),
+    sqlite_where=json_text(conversations.c.metadata, "thread_type") == text("'assistant'"),
+)
+Index(
+    "idx_conversations_user_activity",
+    conversations.c.user_id,
+    conversations.c.last_activity,
+    conversations.c.id,
+)
 
 conversation_messages = Table(
     "conversation_messages",
@@ -97,6 +113,20 @@ conversation_messages = Table(
     ),
 )
 Index("idx_conversation_messages_conversation", conversation_messages.c.conversation_id)
+# ironstore_0002 / ironstore_ls_0002: paging / ordering and the summaries' per-conversation lookups
+Index(
+    "idx_conversation_messages_conv_created",
+    conversation_messages.c.conversation_id,
+    conversation_messages.c.created_at,
+    conversation_messages.c.id,
+)
+Index(
+    "idx_conversation_messages_conv_role_created",
+    conversation_messages.c.conversation_id,
+    conversation_messages.c.role,
+    conversation_messages.c.created_at,
+    conversation_messages.c.id,
+)
 
 # ----------------------------------------------------------------------------- jobs
 
@@ -315,6 +345,14 @@ only_on(
     PG,
 )
 Index("idx_memory_documents_updated", memory_documents.c.updated_at.desc())
+# ironstore_0005 / ironstore_ls_0005: null-safe uniqueness of a scope's path (spec DB-4)
+Index(
+    "uq_memory_documents_scope_path",
+    memory_documents.c.user_id,
+    text("COALESCE(agent_id, '00000000-0000-0000-0000-000000000000')"),
+    memory_documents.c.path,
+    unique=True,
+)
 
 memory_chunks = Table(
     "memory_chunks",
@@ -618,6 +656,10 @@ routine_runs = Table(
     _fk("routine_runs_job_id_fkey", "job_id", "agent_jobs.id"),
 )
 Index("idx_routine_runs_routine", routine_runs.c.routine_id)
+# ironstore_0004 / ironstore_ls_0004: newest runs per routine (list_routine_runs, last status)
+Index(
+    "idx_routine_runs_routine_started", routine_runs.c.routine_id, routine_runs.c.started_at.desc()
+)
 Index(
     "idx_routine_runs_status",
     routine_runs.c.status,
@@ -639,3 +681,49 @@ Index("idx_settings_user", settings.c.user_id)
 
 IRONCLAW_TABLES = tuple(metadata.tables)
 """The 24 application tables of IronClaw v0.22.0, in definition order (parents first)."""
+
+# ----------------------------------------------------------------------------- sessions (ironstore_0006 / ironstore_ls_0006)
+# Agent sessions and checkpoints (spec: stores-sessions-checkpoints.md §5.3). Not IronClaw tables.
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUIDType, nullable=False),
+    Column("title", SafeText, nullable=False),
+    Column("visibility", SafeText, nullable=False, server_default=text("'PRIVATE'")),
+    Column("status", SafeText, nullable=False, server_default=text("'ACTIVE'")),
+    Column("cwd", SafeText),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp),
+    _pk("sessions", "id"),
+    CheckConstraint("visibility IN ('PRIVATE', 'PUBLIC')", name="ck_sessions_visibility"),
+    CheckConstraint("status IN ('ACTIVE', 'DELETED')", name="ck_sessions_status"),
+    CheckConstraint(
+        "(status = 'DELETED' AND deleted_at IS NOT NULL) OR (status = 'ACTIVE' AND deleted_at IS NULL)",
+        name="ck_sessions_deleted_at",
+    ),
+)
+Index("ix_sessions_status_updated", sessions.c.status, sessions.c.updated_at, sessions.c.id)
+Index("ix_sessions_updated", sessions.c.updated_at, sessions.c.id)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", UUIDType, nullable=False),
+    Column("session_id", UUIDType, nullable=False),
+    Column("parent_id", UUIDType),
+    Column("seq", Int32, nullable=False),
+    Column("state", SafeText, nullable=False),
+    Column("message_count", Int32, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    _pk("checkpoints", "id"),
+    _fk("checkpoints_session_id_fkey", "session_id", "sessions.id", "CASCADE"),
+    _fk("checkpoints_parent_id_fkey", "parent_id", "checkpoints.id"),
+    CheckConstraint("seq >= 1", name="ck_checkpoints_seq"),
+    CheckConstraint("message_count >= 0", name="ck_checkpoints_message_count"),
+)
+# (session_id, seq): the active checkpoint, ordered listing and every lookup by session_id
+Index("uq_checkpoints_session_seq", checkpoints.c.session_id, checkpoints.c.seq, unique=True)
+Index("ix_checkpoints_parent", checkpoints.c.parent_id)

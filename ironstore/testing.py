@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,12 +71,15 @@ def ironstore_postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Itera
             "PostgreSQL tests need IRONSTORE_TEST_POSTGRES_URL or the 'pgserver' package "
             "(pip install 'ironstore[test]')"
         )
-    datadir = tmp_path_factory.mktemp("pgserver")
+    # outside pytest's basetemp: pytest prunes old basetemps, which would delete a live server's
+    # data directory when several pytest sessions run at once
+    datadir = Path(tempfile.mkdtemp(prefix="ironstore-pgserver-"))
     server = pgserver.get_server(str(datadir), cleanup_mode="stop")
     try:
         yield f"postgresql://postgres@/postgres?host={datadir}"
     finally:
         server.cleanup()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 def _run_aside(coro: Awaitable[Any]) -> Any:

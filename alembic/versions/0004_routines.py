@@ -1,10 +1,15 @@
-"""routines scheduler safety (slot reserved for the routines store; no schema change yet).
+"""routines scheduler safety.
+
+Adds `idx_routine_runs_routine_started` on routine_runs (routine_id, started_at DESC): it serves
+`list_routine_runs` and `batch_get_last_run_status` (newest run per routine).
 
 Revision ID: ironstore_0004
 Revises: ironstore_0003
 """
 
 from __future__ import annotations
+
+from alembic import op
 
 revision = "ironstore_0004"
 down_revision = "ironstore_0003"
@@ -13,8 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute(
+        "CREATE INDEX IF NOT EXISTS idx_routine_runs_routine_started "
+        "ON routine_runs (routine_id, started_at DESC)"
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP INDEX IF EXISTS idx_routine_runs_routine_started")

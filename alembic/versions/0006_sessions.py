@@ -1,10 +1,12 @@
-"""sessions and checkpoints (slot reserved for the sessions store; no schema change yet).
+"""sessions and checkpoints: the agent session store's tables (spec §5.3).
 
 Revision ID: ironstore_0006
 Revises: ironstore_0005
 """
 
 from __future__ import annotations
+
+from alembic import op
 
 revision = "ironstore_0006"
 down_revision = "ironstore_0005"
@@ -13,8 +15,53 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute(
+        """
+        CREATE TABLE sessions (
+            id UUID NOT NULL,
+            title TEXT NOT NULL,
+            visibility TEXT DEFAULT 'PRIVATE' NOT NULL,
+            status TEXT DEFAULT 'ACTIVE' NOT NULL,
+            cwd TEXT,
+            created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            deleted_at TIMESTAMP WITH TIME ZONE,
+            CONSTRAINT sessions_pkey PRIMARY KEY (id),
+            CONSTRAINT ck_sessions_visibility CHECK (visibility IN ('PRIVATE', 'PUBLIC')),
+            CONSTRAINT ck_sessions_status CHECK (status IN ('ACTIVE', 'DELETED')),
+            CONSTRAINT ck_sessions_deleted_at CHECK (
+                (status = 'DELETED' AND deleted_at IS NOT NULL)
+                OR (status = 'ACTIVE' AND deleted_at IS NULL)
+            )
+        )
+        """
+    )
+    op.execute("CREATE INDEX ix_sessions_status_updated ON sessions (status, updated_at, id)")
+    op.execute("CREATE INDEX ix_sessions_updated ON sessions (updated_at, id)")
+    op.execute(
+        """
+        CREATE TABLE checkpoints (
+            id UUID NOT NULL,
+            session_id UUID NOT NULL,
+            parent_id UUID,
+            seq INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            message_count INTEGER NOT NULL,
+            created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            CONSTRAINT checkpoints_pkey PRIMARY KEY (id),
+            CONSTRAINT checkpoints_session_id_fkey FOREIGN KEY (session_id)
+                REFERENCES sessions (id) ON DELETE CASCADE,
+            CONSTRAINT checkpoints_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES checkpoints (id),
+            CONSTRAINT ck_checkpoints_seq CHECK (seq >= 1),
+            CONSTRAINT ck_checkpoints_message_count CHECK (message_count >= 0)
+        )
+        """
+    )
+    op.execute("CREATE UNIQUE INDEX uq_checkpoints_session_seq ON checkpoints (session_id, seq)")
+    op.execute("CREATE INDEX ix_checkpoints_parent ON checkpoints (parent_id)")
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP TABLE checkpoints")
+    op.execute("DROP TABLE sessions")

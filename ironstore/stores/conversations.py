@@ -1,20 +1,584 @@
-"""Conversations and messages (spec: stores-conversations-jobs-sandbox.md).
+"""Conversations and messages (spec: stores-conversations-jobs-sandbox.md §2).
 
-Not implemented yet: this module holds the Protocol placeholder and the empty repository mixin
-that `Database` already composes.
+Semantics shared by both backends (the spec's "do better" items adopted here):
+
+- One clock: every timestamp comes from the injectable clock, read once per call inside the
+  write transaction; `started_at == last_activity` on creation.
+- `last_activity` never moves backwards (touch, ensure and message appends keep the later value).
+- Messages get strictly increasing `created_at` per conversation (a message written within the
+  same millisecond as the previous one, or while the clock is behind, gets previous + 1 ms), so
+  `created_at` order is insertion order and a plain timestamp cursor never skips messages.
+  Every message ordering is (`created_at`, `id`), so legacy rows with equal timestamps still sort
+  deterministically, and the paginated listing takes an optional `before_id` to page over them.
+- The get-or-create methods are one INSERT … ON CONFLICT DO NOTHING (no conflict target, so the
+  partial unique indexes `uq_conv_routine`, `uq_conv_heartbeat` and `uq_conv_assistant` arbitrate)
+  followed by a select-back: concurrent callers all get the same id on both backends.
+- Metadata is always a JSON object; `update_conversation_metadata_field` sets one top-level key
+  (replacing its value, storing JSON null as a value) with a locked read-modify-write.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..records.conversations import ConversationMessage, ConversationSummary, ThreadType
+from ..schema import conversation_messages, conversations
+from ..sql import json_text
+from ..types import Timestamp, check_text, coerce_uuid, dumps_json, to_utc_ms
 from ._base import StoreBase
+
+__all__ = ["ConversationRepository", "ConversationStore"]
+
+JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
+
+TITLE_CHARS = 100
+_MAX_LIMIT = 2**31 - 2  # larger limits are clamped (both backends then behave as "no limit")
+_ONE_MS = timedelta(milliseconds=1)
+
+_c = conversations.c
+_m = conversation_messages.c
 
 
 @runtime_checkable
 class ConversationStore(Protocol):
-    """Conversations and messages (spec: stores-conversations-jobs-sandbox.md)."""
+    """Conversations and messages (spec: stores-conversations-jobs-sandbox.md §2)."""
+
+    async def create_conversation(self, channel: str, user_id: str, thread_id: str | None = None) -> uuid.UUID:
+        """Create a conversation with empty metadata; returns its new id."""
+
+    async def touch_conversation(self, id: uuid.UUID) -> None:
+        """Set `last_activity` to now (never backwards); NotFoundError for an unknown id."""
+
+    async def add_conversation_message(self, conversation_id: uuid.UUID, role: str, content: str) -> uuid.UUID:
+        """Append a message and bump `last_activity` in one transaction; returns the message id."""
+
+    async def ensure_conversation(
+        self,
+        id: uuid.UUID,
+        channel: str,
+        user_id: str,
+        thread_id: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """Create the conversation with this id, or touch it if (user, channel) match; False otherwise."""
+
+    async def list_conversations_with_preview(self, user_id: str, channel: str, limit: int) -> list[ConversationSummary]:
+        """The user's conversations on one channel, most recently active first, with title and count."""
+
+    async def list_conversations_all_channels(self, user_id: str, limit: int) -> list[ConversationSummary]:
+        """The user's conversations on every channel, most recently active first."""
+
+    async def get_or_create_routine_conversation(
+        self, routine_id: uuid.UUID, routine_name: str, user_id: str, *, refresh_name: bool = False
+    ) -> uuid.UUID:
+        """The one conversation of (user, routine), created if absent; race-safe."""
+
+    async def get_or_create_heartbeat_conversation(self, user_id: str) -> uuid.UUID:
+        """The one heartbeat conversation of the user, created if absent; race-safe."""
+
+    async def get_or_create_assistant_conversation(self, user_id: str, channel: str) -> uuid.UUID:
+        """The one assistant conversation of (user, channel), created if absent; race-safe."""
+
+    async def create_conversation_with_metadata(self, channel: str, user_id: str, metadata: dict[str, Any]) -> uuid.UUID:
+        """Create a conversation with the given metadata object; returns its new id."""
+
+    async def list_conversation_messages_paginated(
+        self,
+        conversation_id: uuid.UUID,
+        before: datetime | None,
+        limit: int,
+        *,
+        before_id: uuid.UUID | None = None,
+    ) -> tuple[list[ConversationMessage], bool]:
+        """A page of messages older than the cursor (oldest first) and whether older ones exist."""
+
+    async def update_conversation_metadata_field(self, id: uuid.UUID, key: str, value: JSONValue) -> None:
+        """Set one top-level metadata key (None stores JSON null); NotFoundError for an unknown id."""
+
+    async def get_conversation_metadata(self, id: uuid.UUID) -> JSONValue | None:
+        """The conversation's metadata document, or None when the conversation does not exist."""
+
+    async def list_conversation_messages(self, conversation_id: uuid.UUID) -> list[ConversationMessage]:
+        """All messages of the conversation, oldest first."""
+
+    async def conversation_belongs_to_user(self, conversation_id: uuid.UUID, user_id: str) -> bool:
+        """True when the conversation exists and belongs to `user_id` (channel ignored)."""
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _limit(value: object, minimum: int, what: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise InvalidInputError(f"{what} must be >= {minimum}, got {value}")
+    return min(value, _MAX_LIMIT)
+
+
+def _optional_text(value: object, what: str) -> str | None:
+    return None if value is None else check_text(value, what)
+
+
+def _metadata_object(value: object, what: str = "metadata") -> dict[str, Any]:
+    """A JSON object both backends store unchanged (str keys, no NUL, finite numbers)."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{what} must be a dict (a JSON object), got {type(value).__name__}")
+    for key in value:
+        check_text(key, f"{what} key")
+    dumps_json(value)
+    return dict(value)
+
+
+def _later(column: ColumnElement[Any], now: datetime) -> ColumnElement[Any]:
+    """`now` unless the stored value is already later (timestamps never move backwards)."""
+    bound = literal(now, Timestamp())
+    return case((column < bound, bound), else_=column)
+
+
+def _json_str(document: object, key: str) -> str | None:
+    if isinstance(document, dict):
+        value = document.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _message(row: Any) -> ConversationMessage:
+    return ConversationMessage(id=row.id, role=row.role, content=row.content, created_at=row.created_at)
 
 
 class ConversationRepository(StoreBase):
     """Repository mixin of `Database` for the ConversationStore."""
+
+    # ------------------------------------------------------------------------- creation
+
+    async def _insert_conversation(
+        self,
+        conn: AsyncConnection,
+        *,
+        channel: str,
+        user_id: str,
+        thread_id: str | None,
+        metadata: dict[str, Any],
+        now: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        new_id = conversation_id or uuid.uuid4()
+        await conn.execute(
+            conversations.insert().values(
+                id=new_id,
+                channel=channel,
+                user_id=user_id,
+                thread_id=thread_id,
+                started_at=now,
+                last_activity=now,
+                metadata=metadata,
+            )
+        )
+        return new_id
+
+    async def create_conversation(self, channel: str, user_id: str, thread_id: str | None = None) -> uuid.UUID:
+        """Create a conversation (metadata `{}`, `started_at == last_activity == now`); returns its id.
+
+        Not idempotent. Raises InvalidInputError for non-str / NUL-containing arguments.
+        """
+        check_text(channel, "channel")
+        check_text(user_id, "user_id")
+        _optional_text(thread_id, "thread_id")
+        async with self._write() as conn:
+            return await self._insert_conversation(
+                conn, channel=channel, user_id=user_id, thread_id=thread_id, metadata={}, now=self._now()
+            )
+
+    async def create_conversation_with_metadata(self, channel: str, user_id: str, metadata: dict[str, Any]) -> uuid.UUID:
+        """Create a conversation with the given metadata object (thread_id NULL); returns its id.
+
+        Not idempotent. InvalidInputError unless metadata is a JSON object; ConflictError when it
+        would be a second routine / heartbeat / assistant thread of the same key.
+        """
+        check_text(channel, "channel")
+        check_text(user_id, "user_id")
+        document = _metadata_object(metadata)
+        async with self._write() as conn:
+            return await self._insert_conversation(
+                conn, channel=channel, user_id=user_id, thread_id=None, metadata=document, now=self._now()
+            )
+
+    async def ensure_conversation(
+        self,
+        id: uuid.UUID,
+        channel: str,
+        user_id: str,
+        thread_id: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """Make sure conversation `id` exists and is writable by (channel, user_id).
+
+        Inserts it if absent (with `metadata`, default `{}`, applied only on insert) → True; if
+        it exists with the same user and channel, only `last_activity` moves to now → True;
+        otherwise nothing changes → False. Idempotent. InvalidInputError for bad arguments.
+        """
+        conv_id = coerce_uuid(id, "id")
+        check_text(channel, "channel")
+        check_text(user_id, "user_id")
+        _optional_text(thread_id, "thread_id")
+        document = {} if metadata is None else _metadata_object(metadata)
+        async with self._write() as conn:
+            now = self._now()
+            stmt = self._insert(conversations).values(
+                id=conv_id,
+                channel=channel,
+                user_id=user_id,
+                thread_id=thread_id,
+                started_at=now,
+                last_activity=now,
+                metadata=document,
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[_c.id],
+                set_={"last_activity": _later(_c.last_activity, now)},
+                where=and_(_c.user_id == user_id, _c.channel == channel),
+            ).returning(_c.id)
+            return (await conn.execute(stmt)).first() is not None
+
+    # ------------------------------------------------------------------------- get-or-create
+
+    async def _get_or_create(
+        self,
+        *,
+        key: ColumnElement[bool],
+        channel: str,
+        user_id: str,
+        metadata: dict[str, Any],
+        refresh: tuple[str, str] | None = None,
+    ) -> uuid.UUID:
+        """INSERT … ON CONFLICT DO NOTHING (every unique index arbitrates), then select back.
+
+        `refresh=(key, value)` sets that metadata key on an existing match when it differs.
+        """
+        async with self._write() as conn:
+            now = self._now()
+            stmt = (
+                self._insert(conversations)
+                .values(
+                    id=uuid.uuid4(),
+                    channel=channel,
+                    user_id=user_id,
+                    thread_id=None,
+                    started_at=now,
+                    last_activity=now,
+                    metadata=metadata,
+                )
+                .on_conflict_do_nothing()
+                .returning(_c.id)
+            )
+            created = (await conn.execute(stmt)).scalar()
+            if created is not None:
+                return created  # type: ignore[no-any-return]
+            existing = (
+                await conn.execute(
+                    select(_c.id)
+                    .where(_c.user_id == user_id, key)
+                    .order_by(_c.started_at, _c.id)
+                    .limit(1)
+                )
+            ).scalar()
+            if existing is None:  # the insert conflicted with something other than the key
+                raise ConflictError("conversation could not be created: a unique constraint conflicts")
+            if refresh is not None:
+                await self._set_metadata_key(conn, existing, refresh[0], refresh[1], only_if_changed=True)
+            return existing  # type: ignore[no-any-return]
+
+    async def get_or_create_routine_conversation(
+        self, routine_id: uuid.UUID, routine_name: str, user_id: str, *, refresh_name: bool = False
+    ) -> uuid.UUID:
+        """The conversation of (user_id, routine_id) on any channel, created on channel `routine`.
+
+        An existing one is returned unchanged, unless `refresh_name=True` and its stored
+        `routine_name` differs (then only that key is updated). Idempotent and race-safe.
+        """
+        rid = str(coerce_uuid(routine_id, "routine_id"))
+        check_text(routine_name, "routine_name")
+        check_text(user_id, "user_id")
+        if not isinstance(refresh_name, bool):
+            raise InvalidInputError("refresh_name must be a bool")
+        return await self._get_or_create(
+            key=json_text(_c.metadata, "routine_id") == rid,
+            channel="routine",
+            user_id=user_id,
+            metadata={"thread_type": ThreadType.ROUTINE.value, "routine_id": rid, "routine_name": routine_name},
+            refresh=("routine_name", routine_name) if refresh_name else None,
+        )
+
+    async def get_or_create_heartbeat_conversation(self, user_id: str) -> uuid.UUID:
+        """The user's heartbeat conversation (any channel), created on channel `heartbeat`.
+
+        Idempotent and race-safe (unique index `uq_conv_heartbeat`).
+        """
+        check_text(user_id, "user_id")
+        return await self._get_or_create(
+            key=json_text(_c.metadata, "thread_type") == ThreadType.HEARTBEAT.value,
+            channel="heartbeat",
+            user_id=user_id,
+            metadata={"thread_type": ThreadType.HEARTBEAT.value},
+        )
+
+    async def get_or_create_assistant_conversation(self, user_id: str, channel: str) -> uuid.UUID:
+        """The assistant conversation of (user_id, channel), created with title "Assistant".
+
+        Idempotent and race-safe (unique index `uq_conv_assistant`).
+        """
+        check_text(user_id, "user_id")
+        check_text(channel, "channel")
+        return await self._get_or_create(
+            key=and_(_c.channel == channel, json_text(_c.metadata, "thread_type") == ThreadType.ASSISTANT.value),
+            channel=channel,
+            user_id=user_id,
+            metadata={"thread_type": ThreadType.ASSISTANT.value, "title": "Assistant"},
+        )
+
+    # ------------------------------------------------------------------------- updates
+
+    async def touch_conversation(self, id: uuid.UUID) -> None:
+        """Set `last_activity` to now (never moves it backwards).
+
+        Raises NotFoundError for an unknown id (design.md §11). Idempotent in effect.
+        """
+        conv_id = coerce_uuid(id, "id")
+        async with self._write() as conn:
+            now = self._now()
+            result = await conn.execute(
+                update(conversations)
+                .where(_c.id == conv_id)
+                .values(last_activity=_later(_c.last_activity, now))
+                .returning(_c.id)
+            )
+            if result.first() is None:
+                raise NotFoundError(f"conversation {conv_id} not found")
+
+    async def add_conversation_message(self, conversation_id: uuid.UUID, role: str, content: str) -> uuid.UUID:
+        """Append a message and set the conversation's `last_activity` to its time, atomically.
+
+        `created_at` is now, or 1 ms after the conversation's newest message when that is not
+        earlier, so messages are strictly ordered by time. Raises NotFoundError for an unknown
+        conversation, InvalidInputError for non-str / NUL-containing text. Not idempotent.
+        """
+        conv_id = coerce_uuid(conversation_id, "conversation_id")
+        check_text(role, "role")
+        check_text(content, "content")
+        async with self._write() as conn:
+            now = self._now()
+            # Locks the conversation row (PostgreSQL) so concurrent appends serialise here.
+            locked = await conn.execute(
+                update(conversations)
+                .where(_c.id == conv_id)
+                .values(last_activity=_later(_c.last_activity, now))
+                .returning(_c.id)
+            )
+            if locked.first() is None:
+                raise NotFoundError(f"conversation {conv_id} not found")
+            newest = (
+                await conn.execute(select(func.max(_m.created_at)).where(_m.conversation_id == conv_id))
+            ).scalar()
+            created_at = now if newest is None or newest < now else newest + _ONE_MS
+            message_id = uuid.uuid4()
+            await conn.execute(
+                conversation_messages.insert().values(
+                    id=message_id, conversation_id=conv_id, role=role, content=content, created_at=created_at
+                )
+            )
+            if created_at != now:
+                await conn.execute(
+                    update(conversations)
+                    .where(_c.id == conv_id)
+                    .values(last_activity=_later(_c.last_activity, created_at))
+                )
+            return message_id
+
+    async def _set_metadata_key(
+        self,
+        conn: AsyncConnection,
+        conv_id: uuid.UUID,
+        key: str,
+        value: JSONValue,
+        *,
+        only_if_changed: bool = False,
+    ) -> bool:
+        """Locked read-modify-write of one top-level key; False when the conversation is absent."""
+        row = (
+            await conn.execute(select(_c.metadata).where(_c.id == conv_id).with_for_update())
+        ).first()
+        if row is None:
+            return False
+        stored = row[0]
+        document: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
+        if only_if_changed and key in document and document[key] == value:
+            return True
+        document[key] = value
+        await conn.execute(update(conversations).where(_c.id == conv_id).values(metadata=document))
+        return True
+
+    async def update_conversation_metadata_field(self, id: uuid.UUID, key: str, value: JSONValue) -> None:
+        """Set the top-level metadata key `key` to `value` (replacing it; None stores JSON null).
+
+        Other keys and `last_activity` are kept; stored non-object metadata is treated as `{}`.
+        Raises NotFoundError for an unknown id (design.md §11), InvalidInputError for a bad key
+        or a value that is not JSON, ConflictError when it would duplicate a routine / heartbeat /
+        assistant thread. Idempotent.
+        """
+        conv_id = coerce_uuid(id, "id")
+        check_text(key, "key")
+        dumps_json(value)
+        async with self._write() as conn:
+            if not await self._set_metadata_key(conn, conv_id, key, value):
+                raise NotFoundError(f"conversation {conv_id} not found")
+
+    # ------------------------------------------------------------------------- reads
+
+    async def get_conversation_metadata(self, id: uuid.UUID) -> JSONValue | None:
+        """The stored metadata (`{}` when it is JSON null); None only when the id is unknown.
+
+        Raises CorruptDataError when the stored document cannot be decoded.
+        """
+        conv_id = coerce_uuid(id, "id")
+        async with self._read() as conn:
+            row = (await conn.execute(select(_c.metadata).where(_c.id == conv_id))).first()
+        if row is None:
+            return None
+        return {} if row[0] is None else row[0]
+
+    async def conversation_belongs_to_user(self, conversation_id: uuid.UUID, user_id: str) -> bool:
+        """True iff the conversation exists and its user_id equals `user_id` exactly."""
+        conv_id = coerce_uuid(conversation_id, "conversation_id")
+        check_text(user_id, "user_id")
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(_c.id).where(_c.id == conv_id, _c.user_id == user_id))
+            ).first()
+        return row is not None
+
+    async def _summaries(self, user_id: str, channel: str | None, limit: int) -> list[ConversationSummary]:
+        check_text(user_id, "user_id")
+        if channel is not None:
+            check_text(channel, "channel")
+        n = _limit(limit, 0)
+        if n == 0:
+            return []
+        counted = conversation_messages.alias("counted")
+        first = conversation_messages.alias("first_user")
+        message_count = (
+            select(func.count())
+            .select_from(counted)
+            .where(counted.c.conversation_id == _c.id, counted.c.role == "user")
+            .correlate(conversations)
+            .scalar_subquery()
+        )
+        title = (
+            select(func.substr(first.c.content, 1, TITLE_CHARS))
+            .where(first.c.conversation_id == _c.id, first.c.role == "user")
+            .order_by(first.c.created_at, first.c.id)
+            .limit(1)
+            .correlate(conversations)
+            .scalar_subquery()
+        )
+        query = select(
+            _c.id,
+            _c.channel,
+            _c.started_at,
+            _c.last_activity,
+            _c.metadata,
+            message_count.label("message_count"),
+            title.label("title"),
+        ).where(_c.user_id == user_id)
+        if channel is not None:
+            query = query.where(_c.channel == channel)
+        query = query.order_by(_c.last_activity.desc(), _c.id.desc()).limit(n)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ConversationSummary(
+                id=row.id,
+                title=row.title if row.title is not None else _json_str(row.metadata, "routine_name"),
+                message_count=int(row.message_count),
+                started_at=row.started_at,
+                last_activity=row.last_activity,
+                thread_type=_json_str(row.metadata, "thread_type"),
+                channel=row.channel,
+            )
+            for row in rows
+        ]
+
+    async def list_conversations_with_preview(self, user_id: str, channel: str, limit: int) -> list[ConversationSummary]:
+        """The user's conversations on `channel`, ordered by last_activity desc then id desc.
+
+        `limit` 0 → []; negative → InvalidInputError. Read-only.
+        """
+        check_text(channel, "channel")
+        return await self._summaries(user_id, channel, limit)
+
+    async def list_conversations_all_channels(self, user_id: str, limit: int) -> list[ConversationSummary]:
+        """The user's conversations on every channel, ordered by last_activity desc then id desc.
+
+        `limit` 0 → []; negative → InvalidInputError. Read-only.
+        """
+        return await self._summaries(user_id, None, limit)
+
+    async def list_conversation_messages_paginated(
+        self,
+        conversation_id: uuid.UUID,
+        before: datetime | None,
+        limit: int,
+        *,
+        before_id: uuid.UUID | None = None,
+    ) -> tuple[list[ConversationMessage], bool]:
+        """Up to `limit` messages older than the cursor, oldest first, and whether more exist.
+
+        The cursor is `before` (messages with `created_at < before`), or the pair
+        (`before`, `before_id`) — pass the oldest returned message's `created_at` and `id` —
+        which also steps through messages sharing one timestamp. Order: (`created_at`, `id`).
+        `limit < 1`, a naive `before`, or `before_id` without `before` → InvalidInputError.
+        Unknown conversation → `([], False)`. Read-only.
+        """
+        conv_id = coerce_uuid(conversation_id, "conversation_id")
+        n = _limit(limit, 1)
+        cursor = None if before is None else to_utc_ms(before, "before")
+        cursor_id = None if before_id is None else coerce_uuid(before_id, "before_id")
+        if cursor_id is not None and cursor is None:
+            raise InvalidInputError("before_id needs before (the created_at of that message)")
+        query = select(_m.id, _m.role, _m.content, _m.created_at).where(_m.conversation_id == conv_id)
+        if cursor is not None:
+            if cursor_id is None:
+                query = query.where(_m.created_at < cursor)
+            else:
+                query = query.where(
+                    or_(_m.created_at < cursor, and_(_m.created_at == cursor, _m.id < cursor_id))
+                )
+        query = query.order_by(_m.created_at.desc(), _m.id.desc()).limit(n + 1)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        has_more = len(rows) > n
+        page = [_message(row) for row in rows[:n]]
+        page.reverse()
+        return page, has_more
+
+    async def list_conversation_messages(self, conversation_id: uuid.UUID) -> list[ConversationMessage]:
+        """All messages of the conversation ordered by (`created_at`, `id`); `[]` if unknown."""
+        conv_id = coerce_uuid(conversation_id, "conversation_id")
+        query = (
+            select(_m.id, _m.role, _m.content, _m.created_at)
+            .where(_m.conversation_id == conv_id)
+            .order_by(_m.created_at, _m.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(row) for row in rows]

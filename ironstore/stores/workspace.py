@@ -1,20 +1,694 @@
 """Memory documents, chunks and hybrid search (spec: stores-workspace-search.md).
 
-Not implemented yet: this module holds the Protocol placeholder and the empty repository mixin
-that `Database` already composes.
+Dialect-neutral: the per-dialect candidate queries live in `ironstore.search`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from ..errors import DocumentNotFoundError, InvalidInputError
+from ..records.workspace import (
+    MemoryChunk,
+    MemoryDocument,
+    SearchConfig,
+    SearchResult,
+    WorkspaceEntry,
+)
+from ..schema import memory_chunks, memory_documents
+from ..search import fts_candidates, fuse_results, vector_candidates
+from ..search.vector import ensure_vector_index
+from ..types import INT32_MAX, check_text, check_vector, coerce_uuid
 from ._base import StoreBase
+
+__all__ = [
+    "ChunkInput",
+    "WorkspaceRepository",
+    "WorkspaceStore",
+    "merge_workspace_entries",
+    "normalize_directory",
+    "normalize_path",
+]
+
+log = logging.getLogger("ironstore.workspace")
+
+Embedding = Sequence[float]
+ChunkInput = tuple[int, str, "Embedding | None"]
+
+PREVIEW_CHARS = 200
+
+# Unicode White_Space only (str.strip() would also strip U+001C–U+001F).
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def normalize_path(path: str) -> str:
+    """Strip Unicode whitespace and leading/trailing `/`, collapse runs of `/` (no `.`/`..` handling)."""
+    p = check_text(path, "path").strip(_WHITE_SPACE).strip("/")
+    while "//" in p:
+        p = p.replace("//", "/")
+    return p
+
+
+def normalize_directory(path: str) -> str:
+    """`normalize_path` for directories: `""` and `"/"` both mean the root `""`."""
+    return normalize_path(path).rstrip("/")
+
+
+def merge_workspace_entries(entries: Iterable[WorkspaceEntry]) -> list[WorkspaceEntry]:
+    """Deduplicate entries by path (newest wins, directory wins), sorted by code point order."""
+    merged: dict[str, WorkspaceEntry] = {}
+    for e in entries:
+        kept = merged.get(e.path)
+        if kept is None:
+            merged[e.path] = e
+            continue
+        updated, preview, is_dir = kept.updated_at, kept.content_preview, kept.is_directory
+        if e.updated_at is not None and (updated is None or e.updated_at > updated):
+            updated, preview = e.updated_at, e.content_preview
+        if e.is_directory:
+            is_dir = True
+        merged[e.path] = WorkspaceEntry(e.path, is_dir, updated, None if is_dir else preview)
+    return [
+        (WorkspaceEntry(e.path, True, e.updated_at, None) if e.is_directory else e)
+        for e in sorted(merged.values(), key=lambda x: x.path)
+    ]
+
+
+# ---- per-dialect construct (candidate to move to ironstore/sql.py) ---------------------------
+
+
+class byte_order(FunctionElement[str]):
+    """A text expression ordered byte-wise: `x COLLATE "C"` on PG, plain `x` (BINARY) on libSQL."""
+
+    inherit_cache = True
+    name = "byte_order"
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(byte_order, "postgresql")
+def _byte_order_pg(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f'{compiler.process(column, **kw)} COLLATE "C"'
+
+
+@compiles(byte_order, "sqlite")
+def _byte_order_libsql(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column, **kw)
+
+
+# ---- validation -------------------------------------------------------------------------------
+
+
+def _user(user_id: object) -> str:
+    return check_text(user_id, "user_id")
+
+
+def _agent(agent_id: object) -> uuid.UUID | None:
+    return None if agent_id is None else coerce_uuid(agent_id, "agent_id")
+
+
+def _users(user_ids: object) -> list[str]:
+    if isinstance(user_ids, (str, bytes)) or not isinstance(user_ids, Sequence):
+        raise InvalidInputError("user_ids must be a sequence of str")
+    return [_user(u) for u in user_ids]
+
+
+def _int(value: object, what: str, lo: int, hi: int = INT32_MAX) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be an int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise InvalidInputError(f"invalid argument: {what} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _config(config: object) -> SearchConfig:
+    if not isinstance(config, SearchConfig):
+        raise InvalidInputError("config must be a SearchConfig")
+    _int(config.limit, "config.limit", 0)
+    _int(config.rrf_k, "config.rrf_k", 0)
+    _int(config.pre_fusion_limit, "config.pre_fusion_limit", 0)
+    return config
+
+
+_DOC_COLS = (
+    memory_documents.c.id,
+    memory_documents.c.user_id,
+    memory_documents.c.agent_id,
+    memory_documents.c.path,
+    memory_documents.c.content,
+    memory_documents.c.created_at,
+    memory_documents.c.updated_at,
+    memory_documents.c.metadata,
+)
+
+
+def _doc(row: Any) -> MemoryDocument:
+    m = row._mapping
+    return MemoryDocument(
+        id=m["id"],
+        user_id=m["user_id"],
+        agent_id=m["agent_id"],
+        path=m["path"],
+        content=m["content"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        metadata=m["metadata"],
+    )
+
+
+def _scope(user_ids: Sequence[str], agent_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    d = memory_documents.c
+    agent = d.agent_id.is_(None) if agent_id is None else d.agent_id == agent_id
+    user = d.user_id == user_ids[0] if len(user_ids) == 1 else d.user_id.in_(user_ids)
+    return [user, agent]
+
+
+def _not_found(path: str, user: str) -> DocumentNotFoundError:
+    err = DocumentNotFoundError(f"Document not found: {path} for user {user}")
+    err.doc_type = path  # type: ignore[attr-defined]
+    err.user_id = user  # type: ignore[attr-defined]
+    return err
 
 
 @runtime_checkable
 class WorkspaceStore(Protocol):
     """Memory documents, chunks and hybrid search (spec: stores-workspace-search.md)."""
 
+    async def get_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> MemoryDocument:
+        """The document at `path` in the scope; `DocumentNotFoundError` if none."""
+        ...
+
+    async def get_document_by_id(self, id: uuid.UUID) -> MemoryDocument:
+        """The document with this id (no scope check); `DocumentNotFoundError` if none."""
+        ...
+
+    async def get_or_create_document_by_path(
+        self, user_id: str, agent_id: uuid.UUID | None, path: str
+    ) -> MemoryDocument:
+        """The document at `path`, created empty if missing (race-free)."""
+        ...
+
+    async def update_document(self, id: uuid.UUID, content: str) -> None:
+        """Replace a document's content; `DocumentNotFoundError` for an unknown id."""
+        ...
+
+    async def delete_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> None:
+        """Delete a document and its chunks; `DocumentNotFoundError` if none."""
+        ...
+
+    async def list_directory(
+        self, user_id: str, agent_id: uuid.UUID | None, directory: str
+    ) -> list[WorkspaceEntry]:
+        """Immediate children (files and virtual directories) of `directory`, by path."""
+        ...
+
+    async def list_all_paths(self, user_id: str, agent_id: uuid.UUID | None) -> list[str]:
+        """Every document path of the scope in code point order."""
+        ...
+
+    async def list_documents(self, user_id: str, agent_id: uuid.UUID | None) -> list[MemoryDocument]:
+        """Every document of the scope, newest update first (ties by path)."""
+        ...
+
+    async def delete_chunks(self, document_id: uuid.UUID) -> None:
+        """Delete every chunk of a document (unknown id: no-op)."""
+        ...
+
+    async def insert_chunk(
+        self, document_id: uuid.UUID, chunk_index: int, content: str, embedding: Embedding | None = None
+    ) -> uuid.UUID:
+        """Insert one chunk and return its new id."""
+        ...
+
+    async def insert_chunks(
+        self, document_id: uuid.UUID, chunks: Sequence[tuple[int, str, Embedding | None]]
+    ) -> list[uuid.UUID]:
+        """Insert many chunks of one document in one transaction (batch ingest)."""
+        ...
+
+    async def replace_chunks(
+        self, document_id: uuid.UUID, chunks: Sequence[tuple[int, str, Embedding | None]]
+    ) -> list[uuid.UUID]:
+        """Atomically delete a document's chunks and insert the given ones."""
+        ...
+
+    async def update_chunk_embedding(self, chunk_id: uuid.UUID, embedding: Embedding) -> None:
+        """Set a chunk's embedding (unknown id: logged no-op)."""
+        ...
+
+    async def get_chunks_without_embeddings(
+        self, user_id: str, agent_id: uuid.UUID | None, limit: int
+    ) -> list[MemoryChunk]:
+        """Chunks of the scope lacking an embedding of the active dimension."""
+        ...
+
+    async def hybrid_search(
+        self,
+        user_id: str,
+        agent_id: uuid.UUID | None,
+        query: str,
+        embedding: Embedding | None,
+        config: SearchConfig,
+    ) -> list[SearchResult]:
+        """Full-text + vector search in one scope, fused."""
+        ...
+
+    async def hybrid_search_multi(
+        self,
+        user_ids: Sequence[str],
+        agent_id: uuid.UUID | None,
+        query: str,
+        embedding: Embedding | None,
+        config: SearchConfig,
+    ) -> list[SearchResult]:
+        """Hybrid search over several scopes: one query per modality, one fusion."""
+        ...
+
+    async def list_all_paths_multi(self, user_ids: Sequence[str], agent_id: uuid.UUID | None) -> list[str]:
+        """Distinct paths of several scopes in code point order."""
+        ...
+
+    async def get_document_by_path_multi(
+        self, user_ids: Sequence[str], agent_id: uuid.UUID | None, path: str
+    ) -> MemoryDocument:
+        """The document at `path` in the first scope (by priority) that has it."""
+        ...
+
+    async def list_directory_multi(
+        self, user_ids: Sequence[str], agent_id: uuid.UUID | None, directory: str
+    ) -> list[WorkspaceEntry]:
+        """Merged directory listing over several scopes."""
+        ...
+
+    async def ensure_vector_index(self, dimension: int) -> None:
+        """Create the vector index for `dimension` (PG: partial HNSW expression index)."""
+        ...
+
 
 class WorkspaceRepository(StoreBase):
     """Repository mixin of `Database` for the WorkspaceStore."""
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _embedding(self, embedding: object) -> np.ndarray:
+        dim = self._config.embedding_dimension
+        if dim is None:
+            raise InvalidInputError(
+                "no embedding dimension configured: pass connect(embedding_dimension=N) or set "
+                "EMBEDDING_DIMENSION to store embeddings"
+            )
+        return check_vector(embedding, dim)
+
+    def _chunk_rows(
+        self, document_id: uuid.UUID, chunks: object, now: datetime
+    ) -> tuple[list[dict[str, Any]], list[uuid.UUID]]:
+        if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence):
+            raise InvalidInputError("chunks must be a sequence of (chunk_index, content, embedding)")
+        rows: list[dict[str, Any]] = []
+        ids: list[uuid.UUID] = []
+        for item in chunks:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise InvalidInputError("each chunk must be a (chunk_index, content, embedding) tuple")
+            index, content, embedding = item
+            cid = uuid.uuid4()
+            rows.append(
+                {
+                    "id": cid,
+                    "document_id": document_id,
+                    "chunk_index": _int(index, "chunk_index", 0),
+                    "content": check_text(content, "content"),
+                    "embedding": None if embedding is None else self._embedding(embedding),
+                    "created_at": now,
+                }
+            )
+            ids.append(cid)
+        return rows, ids
+
+    async def _insert_chunk_rows(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await conn.execute(memory_chunks.insert(), rows)
+
+    async def _find_docs(self, conn: AsyncConnection, stmt: Select[Any]) -> list[MemoryDocument]:
+        return [_doc(r) for r in (await conn.execute(stmt)).all()]
+
+    # ---- documents --------------------------------------------------------------------------
+
+    async def get_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> MemoryDocument:
+        """The document at (normalised) `path` in the scope. Raises DocumentNotFoundError."""
+        user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
+        stmt = (
+            select(*_DOC_COLS)
+            .where(*_scope([user], agent), memory_documents.c.path == p)
+            .order_by(memory_documents.c.created_at, memory_documents.c.id)
+            .limit(1)
+        )
+        async with self._read() as conn:
+            docs = await self._find_docs(conn, stmt)
+        if not docs:
+            raise _not_found(p, user)
+        return docs[0]
+
+    async def get_document_by_id(self, id: uuid.UUID) -> MemoryDocument:
+        """The document with this id, in any scope. Raises DocumentNotFoundError."""
+        doc_id = coerce_uuid(id, "id")
+        async with self._read() as conn:
+            docs = await self._find_docs(conn, select(*_DOC_COLS).where(memory_documents.c.id == doc_id))
+        if not docs:
+            raise _not_found("unknown", "unknown")
+        return docs[0]
+
+    async def get_or_create_document_by_path(
+        self, user_id: str, agent_id: uuid.UUID | None, path: str
+    ) -> MemoryDocument:
+        """The document at `path`, inserted empty if missing. Idempotent and race-free.
+
+        `INSERT … ON CONFLICT DO NOTHING` against the null-safe unique index
+        `uq_memory_documents_scope_path`, then a SELECT, in one transaction.
+        """
+        user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
+        now = self._now()
+        ins = (
+            self._insert(memory_documents)
+            .values(
+                id=uuid.uuid4(), user_id=user, agent_id=agent, path=p, content="",
+                created_at=now, updated_at=now, metadata={},
+            )
+            .on_conflict_do_nothing()
+        )
+        stmt = (
+            select(*_DOC_COLS)
+            .where(*_scope([user], agent), memory_documents.c.path == p)
+            .order_by(memory_documents.c.created_at, memory_documents.c.id)
+            .limit(1)
+        )
+        async with self._write() as conn:
+            await conn.execute(ins)
+            docs = await self._find_docs(conn, stmt)
+        return docs[0]
+
+    async def update_document(self, id: uuid.UUID, content: str) -> None:
+        """Replace content and stamp `updated_at` (chunks untouched). Raises DocumentNotFoundError."""
+        doc_id, text_ = coerce_uuid(id, "id"), check_text(content, "content")
+        stmt = (
+            update(memory_documents)
+            .where(memory_documents.c.id == doc_id)
+            .values(content=text_, updated_at=self._now())
+        )
+        async with self._write() as conn:
+            result = await conn.execute(stmt)
+            if result.rowcount == 0:
+                raise _not_found("unknown", "unknown")
+
+    async def delete_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> None:
+        """Delete the document and its chunks atomically. Raises DocumentNotFoundError."""
+        user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
+        async with self._write() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(memory_documents.c.id)
+                        .where(*_scope([user], agent), memory_documents.c.path == p)
+                        .with_for_update()
+                    )
+                ).scalars()
+            )
+            if not ids:
+                raise _not_found(p, user)
+            await conn.execute(delete(memory_chunks).where(memory_chunks.c.document_id.in_(ids)))
+            await conn.execute(delete(memory_documents).where(memory_documents.c.id.in_(ids)))
+
+    async def list_directory(
+        self, user_id: str, agent_id: uuid.UUID | None, directory: str
+    ) -> list[WorkspaceEntry]:
+        """Immediate children of `directory` (root: `""` or `"/"`), sorted by path. Read-only."""
+        return await self.list_directory_multi([_user(user_id)], agent_id, directory)
+
+    async def list_all_paths(self, user_id: str, agent_id: uuid.UUID | None) -> list[str]:
+        """All paths of the scope, code point order. Read-only."""
+        return await self.list_all_paths_multi([_user(user_id)], agent_id)
+
+    async def list_documents(self, user_id: str, agent_id: uuid.UUID | None) -> list[MemoryDocument]:
+        """All documents of the scope, `updated_at` descending then path. Read-only."""
+        user, agent = _user(user_id), _agent(agent_id)
+        stmt = (
+            select(*_DOC_COLS)
+            .where(*_scope([user], agent))
+            .order_by(memory_documents.c.updated_at.desc(), byte_order(memory_documents.c.path))
+        )
+        async with self._read() as conn:
+            return await self._find_docs(conn, stmt)
+
+    # ---- chunks -----------------------------------------------------------------------------
+
+    async def delete_chunks(self, document_id: uuid.UUID) -> None:
+        """Delete every chunk of the document. Idempotent (unknown id: no-op)."""
+        doc_id = coerce_uuid(document_id, "document_id")
+        async with self._write() as conn:
+            await conn.execute(delete(memory_chunks).where(memory_chunks.c.document_id == doc_id))
+
+    async def insert_chunk(
+        self, document_id: uuid.UUID, chunk_index: int, content: str, embedding: Embedding | None = None
+    ) -> uuid.UUID:
+        """Insert one chunk; ConflictError for a duplicate index, IntegrityError for an unknown document."""
+        (cid,) = await self.insert_chunks(document_id, [(chunk_index, content, embedding)])
+        return cid
+
+    async def insert_chunks(
+        self, document_id: uuid.UUID, chunks: Sequence[tuple[int, str, Embedding | None]]
+    ) -> list[uuid.UUID]:
+        """Batch ingest: insert all chunks in one transaction (one executemany); returns their ids.
+
+        All are validated first; any failure inserts none. Not idempotent.
+        """
+        doc_id = coerce_uuid(document_id, "document_id")
+        rows, ids = self._chunk_rows(doc_id, chunks, self._now())
+        async with self._write() as conn:
+            await self._insert_chunk_rows(conn, rows)
+        return ids
+
+    async def replace_chunks(
+        self, document_id: uuid.UUID, chunks: Sequence[tuple[int, str, Embedding | None]]
+    ) -> list[uuid.UUID]:
+        """Atomically replace every chunk of the document (delete + insert). Returns the new ids."""
+        doc_id = coerce_uuid(document_id, "document_id")
+        rows, ids = self._chunk_rows(doc_id, chunks, self._now())
+        async with self._write() as conn:
+            await conn.execute(delete(memory_chunks).where(memory_chunks.c.document_id == doc_id))
+            await self._insert_chunk_rows(conn, rows)
+        return ids
+
+    async def update_chunk_embedding(self, chunk_id: uuid.UUID, embedding: Embedding) -> None:
+        """Set a chunk's embedding (validated against the configured dimension). Idempotent."""
+        cid = coerce_uuid(chunk_id, "chunk_id")
+        vec = self._embedding(embedding)
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(memory_chunks).where(memory_chunks.c.id == cid).values(embedding=vec)
+            )
+        if result.rowcount == 0:
+            log.info("update_chunk_embedding: no chunk %s", cid)
+
+    async def get_chunks_without_embeddings(
+        self, user_id: str, agent_id: uuid.UUID | None, limit: int
+    ) -> list[MemoryChunk]:
+        """Chunks of the scope with no embedding (or one of another dimension), oldest first."""
+        user, agent = _user(user_id), _agent(agent_id)
+        n = _int(limit, "limit", 0)
+        if n == 0:
+            return []
+        c = memory_chunks.c
+        missing: ColumnElement[bool] = c.embedding.is_(None)
+        dim = self._config.embedding_dimension
+        if dim is not None:
+            missing = missing | (_embedding_dims(c.embedding) != dim)
+        stmt = (
+            select(c.id, c.document_id, c.chunk_index, c.content, c.created_at)
+            .join(memory_documents, memory_documents.c.id == c.document_id)
+            .where(*_scope([user], agent), missing)
+            .order_by(c.created_at, c.id)
+            .limit(n)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            MemoryChunk(
+                id=r.id, document_id=r.document_id, chunk_index=r.chunk_index,
+                content=r.content, embedding=None, created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    # ---- search -----------------------------------------------------------------------------
+
+    async def hybrid_search(
+        self,
+        user_id: str,
+        agent_id: uuid.UUID | None,
+        query: str,
+        embedding: Embedding | None,
+        config: SearchConfig,
+    ) -> list[SearchResult]:
+        """Hybrid search in one scope (= `hybrid_search_multi([user_id], …)`). Read-only."""
+        return await self.hybrid_search_multi([_user(user_id)], agent_id, query, embedding, config)
+
+    async def hybrid_search_multi(
+        self,
+        user_ids: Sequence[str],
+        agent_id: uuid.UUID | None,
+        query: str,
+        embedding: Embedding | None,
+        config: SearchConfig,
+    ) -> list[SearchResult]:
+        """One FTS and one vector candidate query over all scopes, one fusion. Read-only.
+
+        A query embedding of another length than the configured dimension (or with no dimension
+        configured) skips the vector side with a warning: FTS-only results, no exception.
+        """
+        users, agent = _users(user_ids), _agent(agent_id)
+        q = check_text(query, "query")
+        cfg = _config(config)
+        vec: np.ndarray | None = None
+        if embedding is not None and cfg.use_vector:
+            vec = check_vector(embedding)
+            dim = self._config.embedding_dimension
+            if dim is None or vec.size != dim:
+                log.warning(
+                    "query embedding has %d dimensions, configured %s: vector side skipped", vec.size, dim
+                )
+                vec = None
+        if not users or cfg.limit == 0 or cfg.pre_fusion_limit == 0:
+            return []
+        run_fts = cfg.use_fts and bool(q.strip())
+        if not run_fts and vec is None:
+            return []
+        async with self._read() as conn:
+            fts = (
+                await fts_candidates(conn, self._dialect, users, agent, q, cfg.pre_fusion_limit)
+                if run_fts
+                else []
+            )
+            vrs = (
+                await vector_candidates(conn, self._dialect, users, agent, vec, cfg.pre_fusion_limit)
+                if vec is not None
+                else []
+            )
+        return fuse_results(fts, vrs, cfg)
+
+    async def list_all_paths_multi(self, user_ids: Sequence[str], agent_id: uuid.UUID | None) -> list[str]:
+        """Distinct paths over all scopes, code point order (one query). Read-only."""
+        users, agent = _users(user_ids), _agent(agent_id)
+        if not users:
+            return []
+        stmt = select(memory_documents.c.path).where(*_scope(users, agent)).distinct()
+        async with self._read() as conn:
+            paths = list((await conn.execute(stmt)).scalars())
+        return sorted(paths)
+
+    async def get_document_by_path_multi(
+        self, user_ids: Sequence[str], agent_id: uuid.UUID | None, path: str
+    ) -> MemoryDocument:
+        """The document at `path` in the highest-priority scope holding it (one query).
+
+        Raises DocumentNotFoundError (user shown as `[a, b]`).
+        """
+        users, agent, p = _users(user_ids), _agent(agent_id), normalize_path(path)
+        label = "[" + ", ".join(users) + "]"
+        if not users:
+            raise _not_found(p, label)
+        stmt = (
+            select(*_DOC_COLS)
+            .where(*_scope(users, agent), memory_documents.c.path == p)
+            .order_by(memory_documents.c.created_at, memory_documents.c.id)
+        )
+        async with self._read() as conn:
+            docs = await self._find_docs(conn, stmt)
+        priority = {u: i for i, u in reversed(list(enumerate(users)))}
+        if not docs:
+            raise _not_found(p, label)
+        return min(docs, key=lambda d: priority[d.user_id])
+
+    async def list_directory_multi(
+        self, user_ids: Sequence[str], agent_id: uuid.UUID | None, directory: str
+    ) -> list[WorkspaceEntry]:
+        """Merged listing of `directory` over all scopes (one query, Python aggregation)."""
+        users, agent = _users(user_ids), _agent(agent_id)
+        d = normalize_directory(directory)
+        if not users:
+            return []
+        prefix = d + "/" if d else ""
+        c = memory_documents.c
+        stmt = select(c.path, c.updated_at, func.substr(c.content, 1, PREVIEW_CHARS).label("preview")).where(
+            *_scope(users, agent)
+        )
+        if prefix:
+            stmt = stmt.where(c.path.startswith(prefix, autoescape=True))
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        groups: dict[str, WorkspaceEntry] = {}
+        for path, updated_at, preview in rows:
+            if not path.startswith(prefix):
+                continue  # LIKE is ASCII-case-insensitive on libSQL: re-check exactly
+            rest = path[len(prefix):]
+            name, sep, _ = rest.partition("/")
+            if not name:
+                continue
+            is_dir = bool(sep)
+            entry = WorkspaceEntry(prefix + name, is_dir, updated_at, None if is_dir else (preview or ""))
+            kept = groups.get(entry.path)
+            groups[entry.path] = entry if kept is None else merge_workspace_entries([kept, entry])[0]
+        return sorted(groups.values(), key=lambda e: e.path)
+
+    # ---- vector index -----------------------------------------------------------------------
+
+    async def ensure_vector_index(self, dimension: int) -> None:
+        """PG: create the partial HNSW expression index for `dimension` (idempotent).
+
+        libSQL: no index is created — vector search is an exact scan over the scope (see
+        `ironstore.search.vector`); only the dimension is validated.
+        """
+        dim = _int(dimension, "dimension", 1, 65536)
+        async with self._write() as conn:
+            await ensure_vector_index(conn, self._dialect, dim)
+
+
+# ---- per-dialect construct (candidate to move to ironstore/sql.py) ---------------------------
+
+
+class _embedding_dims(FunctionElement[int]):
+    """Number of dimensions of a stored embedding: `vector_dims(x)` on PG, `length(x)/4` on libSQL."""
+
+    inherit_cache = True
+    name = "embedding_dims"
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(_embedding_dims, "postgresql")
+def _embedding_dims_pg(element: _embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"vector_dims({compiler.process(column, **kw)})"
+
+
+@compiles(_embedding_dims, "sqlite")
+def _embedding_dims_libsql(element: _embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"(length({compiler.process(column, **kw)}) / 4)"
