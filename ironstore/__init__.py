@@ -25,6 +25,16 @@ from .errors import (
     StorageError,
     WorkspaceError,
 )
+from .stores.secrets_errors import (
+    AccessDeniedError,
+    DecryptionFailedError,
+    EncryptionFailedError,
+    InvalidMasterKeyError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretsError,
+    WasmIntegrityError,
+)
 from .protocols import (
     ConversationStore,
     JobStore,
@@ -73,5 +83,13 @@ __all__ = [
     "SessionStorage",
     "SecretsStore",
     "StoreOptions",
+    "SecretsError",
+    "SecretNotFoundError",
+    "SecretExpiredError",
+    "DecryptionFailedError",
+    "EncryptionFailedError",
+    "InvalidMasterKeyError",
+    "AccessDeniedError",
+    "WasmIntegrityError",
     *_records,
 ]
