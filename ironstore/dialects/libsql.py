@@ -357,9 +357,10 @@ class LibSQLDBAPI:
 
 
 def connection_pragmas(busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, *, local: bool = True) -> list[str]:
+    # busy_timeout first: switching to WAL takes a lock another process may be holding
     pragmas = [f"PRAGMA busy_timeout = {int(busy_timeout_ms)}", "PRAGMA foreign_keys = ON"]
     if local:
-        pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", *pragmas]
+        pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
     return pragmas
 
 
