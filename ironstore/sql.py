@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["json_text", "insert_for", "only_on", "exists_on"]
+__all__ = ["json_text", "byte_order", "insert_for", "only_on", "exists_on"]
 
 PG = "postgresql"
 LIBSQL = "sqlite"
@@ -64,6 +64,29 @@ def _json_text_pg(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
 def _json_text_libsql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
     (column,) = element.clauses
     return f"json_extract({compiler.process(column, **kw)}, '$.{element.key}')"
+
+
+class byte_order(FunctionElement[str]):
+    """Byte-wise text ordering on both backends: `x COLLATE "C"` on PG, plain `x` (BINARY) on libSQL."""
+
+    type = Text()
+    inherit_cache = True
+    name = "byte_order"
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(byte_order, PG)
+def _byte_order_pg(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f'({compiler.process(column, **kw)} COLLATE "C")'
+
+
+@compiles(byte_order, LIBSQL)
+def _byte_order_libsql(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(column, **kw))
 
 
 def insert_for(dialect_name: str, table: Table) -> Any:

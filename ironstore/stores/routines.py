@@ -49,10 +49,9 @@ from ..records.routines import (
     trigger_from_db,
 )
 from ..schema import routine_runs, routines
-from ..sql import json_text
+from ..sql import byte_order, json_text
 from ..types import INT32_MAX, INT64_MAX, JSONType, check_text, coerce_uuid, dumps_json, to_utc_ms
 from ._base import StoreBase
-from .settings import bytewise
 
 __all__ = ["RoutineRepository", "RoutineStore"]
 
@@ -541,7 +540,7 @@ class RoutineRepository(StoreBase):
         stmt = (
             select(*_ROUTINE_COLUMNS)
             .where(routines.c.user_id == check_text(user_id, "user_id"))
-            .order_by(bytewise(routines.c.name), routines.c.id)
+            .order_by(byte_order(routines.c.name), routines.c.id)
         )
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
@@ -550,7 +549,7 @@ class RoutineRepository(StoreBase):
     async def list_all_routines(self) -> list[Routine]:
         """Every routine of every user, by name, user_id (byte order), id. Read-only."""
         stmt = select(*_ROUTINE_COLUMNS).order_by(
-            bytewise(routines.c.name), bytewise(routines.c.user_id), routines.c.id
+            byte_order(routines.c.name), byte_order(routines.c.user_id), routines.c.id
         )
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()

@@ -45,14 +45,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Text
 
 from ..errors import InvalidInputError
 from ..records.secrets import CreateSecretParams, DecryptedSecret, Secret, SecretRef, SecretUsage
 from ..schema import secret_usage_log, secrets
+from ..sql import byte_order
 from ..types import check_text, coerce_uuid, to_utc_ms
 from .secrets_errors import (
     DecryptionFailedError,
@@ -65,7 +62,7 @@ from .secrets_errors import (
 if TYPE_CHECKING:
     from ..database import Database
 
-__all__ = ["MASTER_KEY_ENV", "SecretsRepository", "SecretsStore", "byte_order"]
+__all__ = ["MASTER_KEY_ENV", "SecretsRepository", "SecretsStore"]
 
 MASTER_KEY_ENV = "SECRETS_MASTER_KEY"
 HKDF_INFO = b"near-agent-secrets-v1"
@@ -79,24 +76,6 @@ MIN_MASTER_KEY_BYTES = 32
 # Dialect-compiled construct (candidate for ironstore/sql.py): byte-wise text ordering.
 # PostgreSQL: `expr COLLATE "C"`; SQLite/libSQL already compares text byte-wise (BINARY).
 # ---------------------------------------------------------------------------------------------
-
-
-class byte_order(FunctionElement[str]):
-    """`ORDER BY byte_order(col)`: byte-wise text ordering on both backends."""
-
-    type = Text()
-    inherit_cache = True
-    name = "byte_order"
-
-
-@compiles(byte_order)
-def _byte_order_default(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(byte_order, "postgresql")
-def _byte_order_pg(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,44 +10,20 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, exists, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import InvalidInputError
 from ..records.settings import SettingRow
 from ..schema import settings
-from ..sql import LIBSQL, PG
+from ..sql import byte_order
 from ..types import check_text, dumps_json
 from ._base import StoreBase
 
-__all__ = ["SettingsRepository", "SettingsStore", "bytewise"]
+__all__ = ["SettingsRepository", "SettingsStore"]
 
 _CHUNK = 500  # rows per multi-row INSERT (keeps libSQL under its bound-parameter limit)
 
 
 # ---------------------------------------------------------------- dialect construct (→ sql.py later)
-class bytewise(FunctionElement[Any]):
-    """`expr COLLATE "C"` on PostgreSQL, plain `expr` on libSQL (already BINARY): byte-order sorting."""
-
-    inherit_cache = True
-    name = "bytewise"
-
-    def __init__(self, expr: ColumnElement[Any]) -> None:
-        super().__init__(expr)
-
-
-@compiles(bytewise, PG)
-def _bytewise_pg(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (expr,) = element.clauses
-    return f'({compiler.process(expr, **kw)} COLLATE "C")'
-
-
-@compiles(bytewise, LIBSQL)
-def _bytewise_libsql(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (expr,) = element.clauses
-    return str(compiler.process(expr, **kw))
 
 
 # ---------------------------------------------------------------- store
@@ -145,7 +121,7 @@ class SettingsRepository(StoreBase):
         stmt = (
             select(settings.c.key, settings.c.value, settings.c.updated_at)
             .where(settings.c.user_id == user_id)
-            .order_by(bytewise(settings.c.key))
+            .order_by(byte_order(settings.c.key))
         )
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()

@@ -15,9 +15,9 @@ from sqlalchemy import case, func, literal, select, update
 from ..errors import CorruptDataError, InvalidInputError
 from ..records.tool_failures import BrokenTool
 from ..schema import tool_failures
+from ..sql import byte_order
 from ..types import INT32_MAX, INT32_MIN, check_text
 from ._base import StoreBase
-from .settings import bytewise
 
 __all__ = ["MAX_ERROR_MESSAGE_LENGTH", "ToolFailureRepository", "ToolFailureStore"]
 
@@ -127,7 +127,7 @@ class ToolFailureRepository(StoreBase):
             .order_by(
                 count.desc(),
                 func.coalesce(t.last_failure, t.first_failure).desc().nulls_last(),
-                bytewise(t.tool_name),
+                byte_order(t.tool_name),
             )
         )
         async with self._read() as conn:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Row
 from ..errors import InvalidInputError, NotFoundError
 from ..records.secrets import StoreChannelParams, StoredWasmChannel, StoredWasmChannelWithBinary
 from ..schema import wasm_channels
+from ..sql import byte_order
 from ..types import check_text
-from .secrets import byte_order
 from .wasm_tools import binary_hash, check_binary, verify_binary
 
 if TYPE_CHECKING:

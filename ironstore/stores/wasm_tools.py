@@ -30,8 +30,8 @@ from ..records.secrets import (
     WasmTrustLevel,
 )
 from ..schema import tool_capabilities, wasm_tools
+from ..sql import byte_order
 from ..types import check_text, coerce_uuid, dumps_json
-from .secrets import byte_order
 from .secrets_errors import WasmIntegrityError
 
 if TYPE_CHECKING:

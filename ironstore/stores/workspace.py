@@ -30,6 +30,7 @@ from ..records.workspace import (
 from ..schema import memory_chunks, memory_documents
 from ..search import fts_candidates, fuse_results, vector_candidates
 from ..search.vector import ensure_vector_index
+from ..sql import byte_order
 from ..types import INT32_MAX, check_text, check_vector, coerce_uuid
 from ._base import StoreBase
 
@@ -92,26 +93,6 @@ def merge_workspace_entries(entries: Iterable[WorkspaceEntry]) -> list[Workspace
 # ---- per-dialect construct (candidate to move to ironstore/sql.py) ---------------------------
 
 
-class byte_order(FunctionElement[str]):
-    """A text expression ordered byte-wise: `x COLLATE "C"` on PG, plain `x` (BINARY) on libSQL."""
-
-    inherit_cache = True
-    name = "byte_order"
-
-    def __init__(self, column: ColumnElement[Any]) -> None:
-        super().__init__(column)
-
-
-@compiles(byte_order, "postgresql")
-def _byte_order_pg(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f'{compiler.process(column, **kw)} COLLATE "C"'
-
-
-@compiles(byte_order, "sqlite")
-def _byte_order_libsql(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return compiler.process(column, **kw)
 
 
 # ---- validation -------------------------------------------------------------------------------
