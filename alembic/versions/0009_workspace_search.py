@@ -1,0 +1,20 @@
+"""workspace vectors and full-text (slot reserved; filled by the store's issue).
+
+Revision ID: ironstore_0009
+Revises: ironstore_0008
+"""
+
+from __future__ import annotations
+
+revision = "ironstore_0009"
+down_revision = "ironstore_0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
