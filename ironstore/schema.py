@@ -95,6 +95,14 @@ Index(
     conversations.c.last_activity,
     conversations.c.id,
 )
+# ironstore_0007 / ironstore_ls_0007: the per-channel conversation listing
+Index(
+    "idx_conversations_user_channel_activity",
+    conversations.c.user_id,
+    conversations.c.channel,
+    conversations.c.last_activity,
+    conversations.c.id,
+)
 
 conversation_messages = Table(
     "conversation_messages",
@@ -161,8 +169,11 @@ agent_jobs = Table(
     Column("job_mode", SafeText, nullable=False),
     Column("max_tokens", Int64, nullable=False),
     Column("total_tokens_used", Int64, nullable=False),
+    # ironstore_0007 / ironstore_ls_0007: sandbox grants as JSON (X16), creating instance (DB-17)
+    Column("credential_grants", JSONType),
+    Column("instance_id", SafeText),
     _pk("agent_jobs", "id"),
-    _fk("agent_jobs_conversation_id_fkey", "conversation_id", "conversations.id"),
+    _fk("agent_jobs_conversation_id_fkey", "conversation_id", "conversations.id", "SET NULL"),
 )
 Index("idx_agent_jobs_status", agent_jobs.c.status)
 Index("idx_agent_jobs_marketplace", agent_jobs.c.marketplace_job_id)
@@ -175,6 +186,15 @@ Index(
 Index("idx_agent_jobs_source", agent_jobs.c.source)
 Index("idx_agent_jobs_user", agent_jobs.c.user_id)
 Index("idx_agent_jobs_created", agent_jobs.c.created_at.desc())
+# ironstore_0007 / ironstore_ls_0007: direct / sandbox listings and summaries (DB-20, X4)
+Index(
+    "idx_agent_jobs_source_user_created",
+    agent_jobs.c.source,
+    agent_jobs.c.user_id,
+    agent_jobs.c.created_at,
+    agent_jobs.c.id,
+)
+Index("idx_agent_jobs_source_created", agent_jobs.c.source, agent_jobs.c.created_at, agent_jobs.c.id)
 
 job_actions = Table(
     "job_actions",
@@ -208,9 +228,10 @@ job_events = Table(
     Column("data", JSONType, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("id", name="claude_code_events_pkey"),
-    _fk("claude_code_events_job_id_fkey", "job_id", "agent_jobs.id"),
+    _fk("claude_code_events_job_id_fkey", "job_id", "agent_jobs.id", "CASCADE"),
 )
 Index("idx_job_events_job", job_events.c.job_id, job_events.c.id)
+Index("idx_job_events_created", job_events.c.created_at)  # ironstore_0007: pruning by age
 
 llm_calls = Table(
     "llm_calls",
@@ -227,11 +248,12 @@ llm_calls = Table(
     Column("created_at", Timestamp, nullable=False),
     _pk("llm_calls", "id"),
     _fk("llm_calls_job_id_fkey", "job_id", "agent_jobs.id", "CASCADE"),
-    _fk("llm_calls_conversation_id_fkey", "conversation_id", "conversations.id"),
+    _fk("llm_calls_conversation_id_fkey", "conversation_id", "conversations.id", "SET NULL"),
 )
 Index("idx_llm_calls_job", llm_calls.c.job_id)
 Index("idx_llm_calls_conversation", llm_calls.c.conversation_id)
 Index("idx_llm_calls_provider", llm_calls.c.provider)
+Index("idx_llm_calls_created", llm_calls.c.created_at)  # ironstore_0007: cost reports, pruning
 
 estimation_snapshots = Table(
     "estimation_snapshots",

@@ -110,6 +110,12 @@ class _CheckedInt(TypeDecorator[int]):
             raise InvalidInputError(f"{value} does not fit a {self.label} integer column")
         return value
 
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        # libSQL keeps text or a real that does not convert losslessly as-is in an INTEGER column
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise CorruptDataError(f"stored value {value!r:.60} is not an integer")
+
 
 class Int32(_CheckedInt):
     """PostgreSQL `integer`; checked so libSQL's 64-bit INTEGER never holds what PG could not."""
@@ -414,7 +420,11 @@ class BoolInt(TypeDecorator[bool]):
         return value if _is_pg(dialect) else int(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> bool | None:
-        return None if value is None else bool(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return value != 0  # IronClaw reads any non-zero integer as true
+        raise CorruptDataError(f"stored value {value!r:.60} is not a boolean")
 
 
 # --------------------------------------------------------------------------- vectors

@@ -588,3 +588,50 @@ async def test_corrupt_stored_values(db: Database) -> None:
     await raw(db, "UPDATE conversation_messages SET created_at = '2024-13-45T00:00:00.000Z'")
     with pytest.raises(CorruptDataError):
         await db.list_conversation_messages(conv)
+
+
+# ----------------------------------------------------------------------------- bounded reads, sizes
+
+
+async def test_list_messages_limit_offset(ironstore_connect: Connect) -> None:
+    db, _clock = await clocked(ironstore_connect)
+    conv = await db.create_conversation("cli", "alice")
+    ids = [await db.add_conversation_message(conv, "user", f"m{i}") for i in range(7)]
+    assert [m.id for m in await db.list_conversation_messages(conv, limit=3)] == ids[:3]
+    assert [m.id for m in await db.list_conversation_messages(conv, limit=3, offset=3)] == ids[3:6]
+    assert [m.id for m in await db.list_conversation_messages(conv, offset=5)] == ids[5:]
+    assert await db.list_conversation_messages(conv, limit=3, offset=7) == []
+    # slices taken while messages are appended neither repeat nor skip any
+    first = await db.list_conversation_messages(conv, limit=4)
+    ids.append(await db.add_conversation_message(conv, "assistant", "late"))
+    rest = await db.list_conversation_messages(conv, limit=100, offset=4)
+    assert [m.id for m in first + rest] == ids
+    bad: list[dict[str, Any]] = [{"limit": 0}, {"limit": -1}, {"offset": -1}, {"limit": "2"}, {"offset": 1.0}]
+    for kwargs in bad:
+        with pytest.raises(InvalidInputError):
+            await db.list_conversation_messages(conv, **kwargs)
+
+
+async def test_large_content_round_trips(db: Database) -> None:
+    conv = await db.create_conversation("cli", "alice")
+    content = ("ünïcødé 🦀 " * 100_000)[:1_000_000]  # no size limit on either backend
+    msg = await db.add_conversation_message(conv, "tool_calls", content)
+    [m] = await db.list_conversation_messages(conv)
+    assert m.id == msg and m.content == content
+    [s] = await db.list_conversations_all_channels("alice", 1)
+    assert s.title is None and s.message_count == 0  # tool_calls is not a user message
+
+
+async def test_empty_stored_timestamps_are_corrupt(db: Database) -> None:
+    if db.backend == "postgres":
+        pytest.skip("timestamptz columns cannot hold an empty value")
+    conv = await db.create_conversation("gateway", "alice")
+    await db.add_conversation_message(conv, "user", "x")
+    await raw(db, "UPDATE conversation_messages SET created_at = ''")
+    with pytest.raises(CorruptDataError):
+        await db.list_conversation_messages(conv)
+    with pytest.raises(CorruptDataError):
+        await db.list_conversation_messages_paginated(conv, None, 5)
+    await raw(db, "UPDATE conversations SET last_activity = ''")
+    with pytest.raises(CorruptDataError):
+        await db.list_conversations_all_channels("alice", 5)

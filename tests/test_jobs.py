@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -137,14 +138,14 @@ async def test_save_job_resave_rules(db: Database) -> None:
     await db.mark_job_stuck(c.job_id)
     c2 = ctx(
         job_id=c.job_id, user_id="bob", title="T2", description="D2", category=None,
-        state=JobState.PENDING, conversation_id=None, budget=None, budget_token=None,
+        state=JobState.IN_PROGRESS, conversation_id=None, budget=None, budget_token=None,
         bid_amount=None, estimated_cost=None, created_at=T0 + timedelta(days=1),
     )
-    await db.save_job(c2)
+    assert await db.save_job(c2) is True  # stuck -> in_progress: allowed
     got = await db.get_job(c.job_id)
     assert got is not None
     assert (got.user_id, got.title, got.description, got.category) == ("bob", "T2", "D2", None)
-    assert got.estimated_cost is None and got.state is JobState.PENDING
+    assert got.estimated_cost is None and got.state is JobState.IN_PROGRESS
     # insert-only columns kept
     assert got.conversation_id == conv and got.budget == Decimal(5)
     assert got.budget_token == "T" and got.bid_amount == Decimal(4) and got.created_at == T0
@@ -552,3 +553,256 @@ async def test_legacy_empty_decimal_reads_as_none(db: Database, ironstore_backen
         value = (await conn.execute(select(estimation_snapshots.c.actual_value))).scalar_one()
     assert value is None
     assert sid
+
+
+# --------------------------------------------------------------------------- reordered writes
+
+
+async def test_stale_resave_is_ignored(db: Database) -> None:
+    c = ctx(title="v1")
+    assert await db.save_job(c) is True
+    assert await db.update_job_status(c.job_id, JobState.IN_PROGRESS) is True
+    # a late re-save of the creation-time context (pending) must not undo progress
+    assert await db.save_job(ctx(job_id=c.job_id, title="stale")) is False
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.state is JobState.IN_PROGRESS and got.title == "v1"
+    assert await db.save_job(ctx(job_id=c.job_id, title="v2", state=JobState.IN_PROGRESS)) is True
+    assert await db.update_job_status(c.job_id, JobState.CANCELLED, "Cancelled by user") is True
+    assert await db.save_job(ctx(job_id=c.job_id, title="v3", state=JobState.IN_PROGRESS)) is False
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.state is JobState.CANCELLED and got.title == "v2"
+    assert await count(db, agent_jobs) == 1
+
+
+_S = JobState
+
+
+@pytest.mark.parametrize(
+    "stored,new,allowed",
+    [
+        (_S.PENDING, _S.IN_PROGRESS, True),
+        (_S.PENDING, _S.CANCELLED, True),
+        (_S.PENDING, _S.COMPLETED, True),  # skipping ahead is not a regression
+        (_S.IN_PROGRESS, _S.PENDING, False),
+        (_S.IN_PROGRESS, _S.STUCK, True),
+        (_S.STUCK, _S.IN_PROGRESS, True),  # a stuck job may resume
+        (_S.STUCK, _S.PENDING, False),
+        (_S.COMPLETED, _S.IN_PROGRESS, False),
+        (_S.COMPLETED, _S.STUCK, False),
+        (_S.COMPLETED, _S.SUBMITTED, True),
+        (_S.COMPLETED, _S.FAILED, True),
+        (_S.COMPLETED, _S.COMPLETED, True),
+        (_S.SUBMITTED, _S.COMPLETED, False),
+        (_S.SUBMITTED, _S.ACCEPTED, True),
+        (_S.ACCEPTED, _S.FAILED, False),
+        (_S.FAILED, _S.CANCELLED, False),
+        (_S.CANCELLED, _S.PENDING, False),
+        (_S.CANCELLED, _S.CANCELLED, True),
+    ],
+)
+async def test_update_job_status_never_moves_back(
+    db: Database, stored: JobState, new: JobState, allowed: bool
+) -> None:
+    c = ctx(state=stored)
+    await db.save_job(c)
+    assert await db.update_job_status(c.job_id, new, "why") is allowed
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.state is (new if allowed else stored)
+    assert await db.get_agent_job_failure_reason(c.job_id) == ("why" if allowed else None)
+
+
+async def test_update_job_status_from_unknown_stored_status(db: Database) -> None:
+    c = ctx()
+    await db.save_job(c)
+    async with db._write() as conn:
+        await conn.execute(agent_jobs.update().values(status="legacy"))
+    assert await db.update_job_status(c.job_id, JobState.FAILED) is True  # can be repaired
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.state is JobState.FAILED
+
+
+async def test_mark_stuck_refuses_later_stages(db: Database) -> None:
+    for state in (JobState.COMPLETED, JobState.SUBMITTED, JobState.ACCEPTED):
+        c = ctx(state=state)
+        await db.save_job(c)
+        assert await db.mark_job_stuck(c.job_id) is False
+    assert await db.get_stuck_jobs() == []
+
+
+async def test_concurrent_save_job_makes_one_row(db: Database) -> None:
+    c = ctx()
+    results = await asyncio.gather(*(db.save_job(c) for _ in range(20)))
+    assert results == [True] * 20
+    assert await count(db, agent_jobs) == 1
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.title == c.title
+
+
+# --------------------------------------------------------------------------- stored values
+
+
+async def test_legacy_libsql_timestamps_readable(db: Database) -> None:
+    if db.backend == "postgres":
+        pytest.skip("legacy naive text timestamps only exist in libSQL databases")
+    from sqlalchemy import text
+
+    c = ctx()
+    await db.save_job(c)
+    await db.mark_job_stuck(c.job_id)
+    await db.save_action(c.job_id, action(0))
+    async with db._write() as conn:  # older IronClaw releases defaulted to datetime('now')
+        await conn.execute(text(
+            "UPDATE agent_jobs SET created_at = '2024-01-02 03:04:05', "
+            "started_at = '2024-01-02 03:04:06.789', stuck_since = '2024-01-02T05:04:07+02:00'"
+        ))
+        await conn.execute(text("UPDATE job_actions SET created_at = '2024-01-02 03:04:08'"))
+    got = await db.get_job(c.job_id)
+    assert got is not None
+    assert got.created_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert got.started_at == datetime(2024, 1, 2, 3, 4, 6, 789000, tzinfo=UTC)
+    (rec,) = await db.list_agent_jobs()
+    assert rec.created_at == got.created_at
+    (act,) = await db.get_job_actions(c.job_id)
+    assert act.executed_at == datetime(2024, 1, 2, 3, 4, 8, tzinfo=UTC)
+    assert await db.get_stuck_jobs() == [c.job_id]
+
+
+@pytest.mark.parametrize(
+    "table,column,value,read",
+    [
+        ("agent_jobs", "id", "not-a-uuid", "list"),
+        ("agent_jobs", "id", "not-a-uuid", "stuck"),
+        ("agent_jobs", "created_at", "yesterday", "list"),
+        ("agent_jobs", "created_at", "", "get"),
+        ("agent_jobs", "actual_cost", "1,5", "get"),
+        ("agent_jobs", "repair_attempts", "two", "get"),
+        ("agent_jobs", "started_at", "3pm", "get"),
+        ("job_actions", "input", "{not json", "actions"),
+        ("job_actions", "sequence_num", "first", "actions"),
+        ("job_actions", "success", "yes", "actions"),
+        ("job_actions", "cost", "free", "actions"),
+        ("job_actions", "sanitization_warnings", '{"a": 1}', "actions"),
+        ("job_actions", "sanitization_warnings", "[1, 2]", "actions"),
+    ],
+)
+async def test_corrupt_stored_values_raise(
+    db: Database, table: str, column: str, value: str, read: str
+) -> None:
+    from sqlalchemy import text
+
+    c = ctx()
+    await db.save_job(c)
+    await db.mark_job_stuck(c.job_id)
+    if table == "job_actions":  # (a child row would make rewriting the job's id an FK error)
+        await db.save_action(c.job_id, action(0))
+    typed = db.backend == "postgres" and not column.startswith("sanitization")
+    if typed:  # PostgreSQL's typed columns refuse these values outright
+        with pytest.raises(ironstore.DatabaseError):
+            async with db._write() as conn:
+                await conn.execute(text(f"UPDATE {table} SET {column} = :v"), {"v": value})
+        return
+    async with db._write() as conn:
+        await conn.execute(text(f"UPDATE {table} SET {column} = :v"), {"v": value})
+    reads: dict[str, Callable[[], Awaitable[Any]]] = {
+        "list": lambda: db.list_agent_jobs(),
+        "stuck": lambda: db.get_stuck_jobs(),
+        "get": lambda: db.get_job(c.job_id),
+        "actions": lambda: db.get_job_actions(c.job_id),
+    }
+    with pytest.raises(CorruptDataError):
+        await reads[read]()
+
+
+async def test_decimals_stored_in_plain_notation(db: Database) -> None:
+    from sqlalchemy import text
+
+    c = ctx(actual_cost=Decimal("1E+3"), budget=Decimal("0.0000001"))
+    await db.save_job(c)
+    async with db._read() as conn:
+        row = (await conn.execute(text("SELECT actual_cost, budget_amount FROM agent_jobs"))).one()
+    # libSQL TEXT holds exactly what was written (never exponent notation); PG numeric is exact
+    assert [format(v, "f") if isinstance(v, Decimal) else v for v in row] == ["1000", "0.0000001"]
+    if db.backend == "libsql":
+        assert all(isinstance(v, str) for v in row)
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.actual_cost == Decimal(1000) and got.budget == Decimal("1E-7")
+
+
+async def test_large_text_round_trips(db: Database) -> None:
+    big = "x" * 2_000_000
+    c = ctx(description=big)
+    await db.save_job(c)
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.description == big
+
+
+# --------------------------------------------------------------------------- retention, FK hygiene
+
+
+async def test_prune_llm_calls(db: Database, ironstore_connect: Any) -> None:
+    clock = Clock()
+    d = await ironstore_connect(clock=clock)
+    old = await d.record_llm_call(LlmCallRecord("p", "m", 1, 1, Decimal(1)))
+    clock.advance(3600)
+    new = await d.record_llm_call(LlmCallRecord("p", "m", 1, 1, Decimal(1)))
+    assert await d.prune_llm_calls(T0) == 0  # strictly older only
+    assert await d.prune_llm_calls(T0 + timedelta(seconds=1)) == 1
+    assert await d.prune_llm_calls(T0 + timedelta(seconds=1)) == 0  # idempotent
+    async with d._read() as conn:
+        left = [r.id for r in await conn.execute(select(llm_calls.c.id))]
+    assert left == [new] and old not in left
+    with pytest.raises(InvalidInputError):
+        await d.prune_llm_calls(datetime(2026, 1, 1))
+    assert await count(d, llm_calls) == 1
+
+
+async def test_deleting_parents_follows_the_fk_actions(db: Database) -> None:
+    """Migration 0007 (X8): deleting a conversation detaches its jobs and LLM calls; deleting
+    a job removes its actions, events, LLM calls and snapshots — identically on both backends."""
+    conv = await make_conversation(db)
+    c = ctx(conversation_id=conv)
+    await db.save_job(c)
+    await db.save_action(c.job_id, action(0))
+    await db.save_job_event(c.job_id, "status", {"message": "hi"})
+    await db.save_estimation_snapshot(c.job_id, "c", [], Decimal(1), 1, Decimal(1))
+    await db.record_llm_call(LlmCallRecord("p", "m", 1, 1, Decimal(1), c.job_id))
+    chat_call = await db.record_llm_call(LlmCallRecord("p", "m", 1, 1, Decimal(1), None, conv))
+    async with db._write() as conn:
+        await conn.execute(conversations.delete())
+    got = await db.get_job(c.job_id)
+    assert got is not None and got.conversation_id is None
+    async with db._read() as conn:
+        detached = (
+            await conn.execute(select(llm_calls.c.conversation_id).where(llm_calls.c.id == chat_call))
+        ).scalar_one()
+    assert detached is None
+    async with db._write() as conn:
+        await conn.execute(agent_jobs.delete())
+    from ironstore.schema import job_events
+
+    for table in (job_actions, job_events, estimation_snapshots):
+        assert await count(db, table) == 0
+    assert await count(db, llm_calls) == 1  # the conversation-only call has no job
+
+
+def test_public_coroutines_are_documented() -> None:
+    """Every public coroutine of the three stores says what it raises and whether it is
+    idempotent (or read-only); the API reference is generated from these docstrings."""
+    import inspect
+
+    from ironstore.stores.conversations import ConversationRepository
+    from ironstore.stores.jobs import JobRepository
+    from ironstore.stores.sandbox import SandboxRepository
+
+    missing = []
+    count_methods = 0
+    for cls in (ConversationRepository, JobRepository, SandboxRepository):
+        for name, fn in vars(cls).items():
+            if name.startswith("_") or not inspect.iscoroutinefunction(fn):
+                continue
+            count_methods += 1
+            doc = (fn.__doc__ or "").lower()
+            if "raise" not in doc or not ("idempotent" in doc or "read-only" in doc):
+                missing.append(f"{cls.__name__}.{name}")
+    assert missing == []
+    assert count_methods == 43 + 2  # the spec's 43 plus prune_llm_calls / prune_job_events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -246,7 +247,7 @@ async def test_cleanup_stale(db: Database, ironstore_connect: Any) -> None:
         got = await d.get_sandbox_job(j.id)
         assert got is not None
         assert (got.status, got.failure_reason, got.completed_at, got.success) == (
-            "interrupted", "Process restarted", T0 + timedelta(seconds=60), None
+            "interrupted", "Process restarted", T0 + timedelta(seconds=60), False
         )
     got = await d.get_sandbox_job(done.id)
     assert got is not None and got.status == "completed"
@@ -364,3 +365,172 @@ async def test_concurrent_events_and_updates(db: Database) -> None:
     got = await db.get_sandbox_job(j.id)
     assert got is not None and got.status == "completed" and got.success is True
     assert results[0] is True
+
+
+# --------------------------------------------------------------------------- credential grants (X16)
+
+
+async def test_credential_grants_column(db: Database) -> None:
+    grants = '[{"secret_name": "gh", "env_var": "GH_TOKEN", "note": "é"}]'
+    j = job(credential_grants_json=grants)
+    await db.save_sandbox_job(j)
+    async with db._read() as conn:
+        row = (
+            await conn.execute(
+                select(agent_jobs.c.description, agent_jobs.c.credential_grants).where(agent_jobs.c.id == j.id)
+            )
+        ).one()
+    assert row.description == grants  # verbatim, what IronClaw reads
+    assert row.credential_grants == [{"secret_name": "gh", "env_var": "GH_TOKEN", "note": "é"}]
+    got = await db.get_sandbox_job(j.id)
+    assert got is not None and got.credential_grants_json == grants
+    assert got.credential_grants == [CredentialGrant("gh", "GH_TOKEN")]
+    empty = job(credential_grants_json="[]")
+    await db.save_sandbox_job(empty)
+    got = await db.get_sandbox_job(empty.id)
+    assert got is not None and got.credential_grants == []
+
+
+@pytest.mark.parametrize(
+    "grants",
+    [
+        "not json",
+        "",
+        '{"secret_name": "gh", "env_var": "X"}',
+        '[{"secret_name": "gh"}]',
+        '[{"secret_name": 1, "env_var": "X"}]',
+        '["gh"]',
+        '[{"secret_name": "gh", "env_var": "X", "n": NaN}]',
+        '[{"secret_name": "g\\u0000h", "env_var": "X"}]',
+        None,
+    ],
+)
+async def test_bad_credential_grants_rejected(db: Database, grants: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        await db.save_sandbox_job(job(credential_grants_json=grants))
+    assert await count(db, agent_jobs) == 0
+
+
+# --------------------------------------------------------------------------- multi-instance cleanup (DB-17)
+
+
+async def test_cleanup_scoped_by_instance(db: Database) -> None:
+    mine, theirs, legacy = job(status="running"), job(status="running"), job()
+    await db.save_sandbox_job(mine, instance_id="host-a")
+    await db.save_sandbox_job(theirs, instance_id="host-b")
+    await db.save_sandbox_job(legacy)  # no instance recorded (e.g. written by IronClaw)
+    assert await db.cleanup_stale_sandbox_jobs(instance_id="host-a") == 1
+    assert await db.cleanup_stale_sandbox_jobs(instance_id="host-a") == 0
+    statuses = {
+        jid: (await db.get_sandbox_job(jid)).status  # type: ignore[union-attr]
+        for jid in (mine.id, theirs.id, legacy.id)
+    }
+    assert statuses == {mine.id: "interrupted", theirs.id: "running", legacy.id: "creating"}
+    got = await db.get_sandbox_job(mine.id)
+    assert got is not None and got.success is False and got.failure_reason == "Process restarted"
+    assert await db.cleanup_stale_sandbox_jobs() == 2  # unscoped: every instance, as IronClaw
+    with pytest.raises(InvalidInputError):
+        await db.cleanup_stale_sandbox_jobs(instance_id="a\x00")
+    with pytest.raises(InvalidInputError):
+        await db.save_sandbox_job(job(), instance_id=5)  # type: ignore[arg-type]
+    assert await count(db, agent_jobs) == 3
+
+
+async def test_cleanup_keeps_an_explicit_success(db: Database) -> None:
+    j = job(status="running", success=True)
+    await db.save_sandbox_job(j)
+    assert await db.cleanup_stale_sandbox_jobs() == 1
+    got = await db.get_sandbox_job(j.id)
+    assert got is not None and got.status == "interrupted" and got.success is True
+
+
+# --------------------------------------------------------------------------- concurrency, stored values
+
+
+async def test_concurrent_save_makes_one_row(db: Database) -> None:
+    j = job()
+    results = await asyncio.gather(*(db.save_sandbox_job(j, job_mode="claude_code") for _ in range(20)))
+    assert results == [True] * 20
+    assert await count(db, agent_jobs) == 1
+    assert await db.get_sandbox_job_mode(j.id) == "claude_code"
+
+
+async def test_legacy_libsql_timestamps_readable(db: Database) -> None:
+    if db.backend == "postgres":
+        pytest.skip("legacy naive text timestamps only exist in libSQL databases")
+    from sqlalchemy import text
+
+    j = job(status="running", started_at=T0)
+    await db.save_sandbox_job(j)
+    await db.save_job_event(j.id, "status", {"message": "m"})
+    async with db._write() as conn:
+        await conn.execute(text(
+            "UPDATE agent_jobs SET created_at = '2024-05-06 07:08:09', started_at = '2024-05-06 07:08:10.5'"
+        ))
+        await conn.execute(text("UPDATE job_events SET created_at = '2024-05-06 07:08:11'"))
+    got = await db.get_sandbox_job(j.id)
+    assert got is not None and got.created_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert got.started_at == datetime(2024, 5, 6, 7, 8, 10, 500000, tzinfo=UTC)
+    (listed,) = await db.list_sandbox_jobs()
+    assert listed == got
+    (event,) = await db.list_job_events(j.id)
+    assert event.created_at == datetime(2024, 5, 6, 7, 8, 11, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "table,column,value,read",
+    [
+        ("agent_jobs", "id", "nil", "list"),
+        ("agent_jobs", "created_at", "soon", "get"),
+        ("agent_jobs", "created_at", "", "list"),
+        ("agent_jobs", "success", "maybe", "get"),
+        ("agent_jobs", "completed_at", "2024-02-30T00:00:00.000Z", "list"),
+        ("job_events", "data", "{oops", "events"),
+        ("job_events", "created_at", "", "events"),
+    ],
+)
+async def test_corrupt_stored_values_raise(
+    db: Database, table: str, column: str, value: str, read: str
+) -> None:
+    from sqlalchemy import text
+
+    from ironstore import CorruptDataError, DatabaseError
+
+    j = job()
+    await db.save_sandbox_job(j)
+    if table == "job_events":
+        await db.save_job_event(j.id, "status", {"message": "m"})
+    if db.backend == "postgres":  # typed columns refuse these values outright
+        with pytest.raises(DatabaseError):
+            async with db._write() as conn:
+                await conn.execute(text(f"UPDATE {table} SET {column} = :v"), {"v": value})
+        return
+    async with db._write() as conn:
+        await conn.execute(text(f"UPDATE {table} SET {column} = :v"), {"v": value})
+    reads: dict[str, Callable[[], Awaitable[Any]]] = {
+        "list": lambda: db.list_sandbox_jobs(),
+        "get": lambda: db.get_sandbox_job(j.id),
+        "events": lambda: db.list_job_events(j.id),
+    }
+    with pytest.raises(CorruptDataError):
+        await reads[read]()
+
+
+# --------------------------------------------------------------------------- retention (X17)
+
+
+async def test_prune_job_events(db: Database, ironstore_connect: Any) -> None:
+    clock = Clock()
+    d = await ironstore_connect(clock=clock)
+    j = job()
+    await d.save_sandbox_job(j)
+    old = [await d.save_job_event(j.id, "message", {"i": i}) for i in range(3)]
+    clock.advance(60)
+    new = await d.save_job_event(j.id, "result", {"status": "ok"})
+    assert await d.prune_job_events(T0 + timedelta(seconds=1)) == 3
+    assert await d.prune_job_events(T0 + timedelta(seconds=1)) == 0
+    assert [e.id for e in await d.list_job_events(j.id)] == [new]
+    assert old and await d.get_sandbox_job(j.id) is not None  # the job itself stays
+    with pytest.raises(InvalidInputError):
+        await d.prune_job_events(datetime(2026, 1, 1))
+    assert await count(d, job_events) == 1

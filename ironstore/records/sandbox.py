@@ -70,6 +70,11 @@ class SandboxJobRecord:
     started_at: datetime | None = None
     completed_at: datetime | None = None
 
+    @property
+    def credential_grants(self) -> list[CredentialGrant]:
+        """`credential_grants_json` parsed (unparsable text gives `[]`, as in IronClaw)."""
+        return CredentialGrant.from_json(self.credential_grants_json)
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxJobSummary:

@@ -27,7 +27,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..errors import ConflictError, CorruptDataError, InvalidInputError, NotFoundError
 from ..records.conversations import ConversationMessage, ConversationSummary, ThreadType
 from ..schema import conversation_messages, conversations
 from ..sql import json_text
@@ -106,8 +106,10 @@ class ConversationStore(Protocol):
     async def get_conversation_metadata(self, id: uuid.UUID) -> JSONValue | None:
         """The conversation's metadata document, or None when the conversation does not exist."""
 
-    async def list_conversation_messages(self, conversation_id: uuid.UUID) -> list[ConversationMessage]:
-        """All messages of the conversation, oldest first."""
+    async def list_conversation_messages(
+        self, conversation_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+    ) -> list[ConversationMessage]:
+        """The conversation's messages, oldest first (all of them unless `limit` is given)."""
 
     async def conversation_belongs_to_user(self, conversation_id: uuid.UUID, user_id: str) -> bool:
         """True when the conversation exists and belongs to `user_id` (channel ignored)."""
@@ -152,8 +154,20 @@ def _json_str(document: object, key: str) -> str | None:
     return None
 
 
+def _present(value: Any, what: str) -> Any:
+    """A NOT NULL value that decoded to None (a legacy empty string) is corrupt, not absent."""
+    if value is None:
+        raise CorruptDataError(f"stored {what} is empty")
+    return value
+
+
 def _message(row: Any) -> ConversationMessage:
-    return ConversationMessage(id=row.id, role=row.role, content=row.content, created_at=row.created_at)
+    return ConversationMessage(
+        id=row.id,
+        role=row.role,
+        content=row.content,
+        created_at=_present(row.created_at, f"created_at of message {row.id}"),
+    )
 
 
 class ConversationRepository(StoreBase):
@@ -187,9 +201,12 @@ class ConversationRepository(StoreBase):
         return new_id
 
     async def create_conversation(self, channel: str, user_id: str, thread_id: str | None = None) -> uuid.UUID:
-        """Create a conversation (metadata `{}`, `started_at == last_activity == now`); returns its id.
+        """Create a conversation and return its new (random) id.
 
-        Not idempotent. Raises InvalidInputError for non-str / NUL-containing arguments.
+        One row on both backends: `metadata = {}`, `thread_id` as given (None → NULL, "" kept),
+        `started_at == last_activity ==` the clock's now. Raises InvalidInputError for a
+        non-str or NUL-containing argument (nothing written). Not idempotent: every call creates
+        a new conversation.
         """
         check_text(channel, "channel")
         check_text(user_id, "user_id")
@@ -200,10 +217,14 @@ class ConversationRepository(StoreBase):
             )
 
     async def create_conversation_with_metadata(self, channel: str, user_id: str, metadata: dict[str, Any]) -> uuid.UUID:
-        """Create a conversation with the given metadata object (thread_id NULL); returns its id.
+        """Create a conversation with the given metadata object and return its new id.
 
-        Not idempotent. InvalidInputError unless metadata is a JSON object; ConflictError when it
-        would be a second routine / heartbeat / assistant thread of the same key.
+        `thread_id` is NULL, `started_at == last_activity == now`; the metadata is stored as
+        given (jsonb on PostgreSQL, compact JSON text on libSQL). Raises InvalidInputError
+        unless `metadata` is a dict with str keys holding JSON values without NUL characters,
+        ConflictError when it would give the user a second routine (same `routine_id`),
+        heartbeat, or assistant (same channel) conversation. Nothing is written on error. Not
+        idempotent (the IronClaw importer creates a new conversation on every run).
         """
         check_text(channel, "channel")
         check_text(user_id, "user_id")
@@ -222,11 +243,15 @@ class ConversationRepository(StoreBase):
         *,
         metadata: dict[str, Any] | None = None,
     ) -> bool:
-        """Make sure conversation `id` exists and is writable by (channel, user_id).
+        """Make sure conversation `id` exists and is writable by (`channel`, `user_id`).
 
-        Inserts it if absent (with `metadata`, default `{}`, applied only on insert) → True; if
-        it exists with the same user and channel, only `last_activity` moves to now → True;
-        otherwise nothing changes → False. Idempotent. InvalidInputError for bad arguments.
+        One upsert on both backends. Absent: inserted with `thread_id` and `metadata` (default
+        `{}`; applied only on insert, so a new thread gets its `thread_type` atomically) → True.
+        Present with the same `user_id` and `channel` (exact, case-sensitive): only
+        `last_activity` moves to now (never backwards) → True. Present for another user or
+        channel: nothing changes → False. `thread_id` is never compared or updated. Raises
+        InvalidInputError for bad arguments, ConflictError when `metadata` would duplicate a
+        routine / heartbeat / assistant thread. Idempotent.
         """
         conv_id = coerce_uuid(id, "id")
         check_text(channel, "channel")
@@ -302,10 +327,16 @@ class ConversationRepository(StoreBase):
     async def get_or_create_routine_conversation(
         self, routine_id: uuid.UUID, routine_name: str, user_id: str, *, refresh_name: bool = False
     ) -> uuid.UUID:
-        """The conversation of (user_id, routine_id) on any channel, created on channel `routine`.
+        """The id of the user's conversation for `routine_id`, created if there is none.
 
-        An existing one is returned unchanged, unless `refresh_name=True` and its stored
-        `routine_name` differs (then only that key is updated). Idempotent and race-safe.
+        Key: (`user_id`, metadata `routine_id` == `str(routine_id)`), on any channel. A match is
+        returned unchanged (no touch), unless `refresh_name=True` and its stored
+        `routine_name` differs — then only that key is updated. Otherwise a conversation is
+        created on channel `routine` with metadata `{"thread_type": "routine", "routine_id",
+        "routine_name"}`. Both backends run INSERT … ON CONFLICT DO NOTHING under the unique
+        index `uq_conv_routine` and select the row back, so concurrent callers (tasks or
+        processes) all get the same id. Raises InvalidInputError for bad arguments.
+        Idempotent.
         """
         rid = str(coerce_uuid(routine_id, "routine_id"))
         check_text(routine_name, "routine_name")
@@ -321,9 +352,13 @@ class ConversationRepository(StoreBase):
         )
 
     async def get_or_create_heartbeat_conversation(self, user_id: str) -> uuid.UUID:
-        """The user's heartbeat conversation (any channel), created on channel `heartbeat`.
+        """The id of the user's heartbeat conversation, created if there is none.
 
-        Idempotent and race-safe (unique index `uq_conv_heartbeat`).
+        Key: (`user_id`, metadata `thread_type` == `heartbeat`), on any channel; a match is
+        returned unchanged. Otherwise created on channel `heartbeat` with metadata
+        `{"thread_type": "heartbeat"}`. Race-safe on both backends (INSERT … ON CONFLICT DO
+        NOTHING under `uq_conv_heartbeat`, then select-back). Raises InvalidInputError for a
+        bad `user_id`. Idempotent.
         """
         check_text(user_id, "user_id")
         return await self._get_or_create(
@@ -334,9 +369,13 @@ class ConversationRepository(StoreBase):
         )
 
     async def get_or_create_assistant_conversation(self, user_id: str, channel: str) -> uuid.UUID:
-        """The assistant conversation of (user_id, channel), created with title "Assistant".
+        """The id of the user's assistant conversation on `channel`, created if there is none.
 
-        Idempotent and race-safe (unique index `uq_conv_assistant`).
+        Key: (`user_id`, `channel`, metadata `thread_type` == `assistant`); created with metadata
+        `{"thread_type": "assistant", "title": "Assistant"}`. Race-safe on both backends: the
+        partial unique index `uq_conv_assistant` (migration ironstore_0002, which first merged
+        existing duplicates into the oldest) arbitrates INSERT … ON CONFLICT DO NOTHING, then
+        the row is selected back. Raises InvalidInputError for bad arguments. Idempotent.
         """
         check_text(user_id, "user_id")
         check_text(channel, "channel")
@@ -350,9 +389,12 @@ class ConversationRepository(StoreBase):
     # ------------------------------------------------------------------------- updates
 
     async def touch_conversation(self, id: uuid.UUID) -> None:
-        """Set `last_activity` to now (never moves it backwards).
+        """Set the conversation's `last_activity` to now; nothing else changes.
 
-        Raises NotFoundError for an unknown id (design.md §11). Idempotent in effect.
+        Same on both backends: the later of the stored value and the clock's now is kept, so
+        `last_activity` never moves backwards. Raises NotFoundError for an unknown id (IronClaw
+        silently does nothing; design.md §11), InvalidInputError for a bad id. Idempotent in
+        effect (repeated calls only move the time forward).
         """
         conv_id = coerce_uuid(id, "id")
         async with self._write() as conn:
@@ -367,11 +409,16 @@ class ConversationRepository(StoreBase):
                 raise NotFoundError(f"conversation {conv_id} not found")
 
     async def add_conversation_message(self, conversation_id: uuid.UUID, role: str, content: str) -> uuid.UUID:
-        """Append a message and set the conversation's `last_activity` to its time, atomically.
+        """Append a message and return its new id; `last_activity` follows in the same transaction.
 
-        `created_at` is now, or 1 ms after the conversation's newest message when that is not
-        earlier, so messages are strictly ordered by time. Raises NotFoundError for an unknown
-        conversation, InvalidInputError for non-str / NUL-containing text. Not idempotent.
+        `role` and `content` are stored verbatim (roles are free text: `user`, `assistant`,
+        `tool_calls`, …). `created_at` is the clock's now, or 1 ms after the conversation's
+        newest message when that is not earlier, so on both backends messages are strictly
+        ordered by time within a conversation (concurrent appends serialise on the
+        conversation row). `last_activity` becomes the later of itself and the message time.
+        Raises NotFoundError for an unknown conversation (on both backends; IronClaw's libSQL
+        stored an orphan), InvalidInputError for a non-str or NUL-containing role/content (which
+        PostgreSQL cannot store); nothing is written on error. Not idempotent.
         """
         conv_id = coerce_uuid(conversation_id, "conversation_id")
         check_text(role, "role")
@@ -429,12 +476,16 @@ class ConversationRepository(StoreBase):
         return True
 
     async def update_conversation_metadata_field(self, id: uuid.UUID, key: str, value: JSONValue) -> None:
-        """Set the top-level metadata key `key` to `value` (replacing it; None stores JSON null).
+        """Set the top-level metadata key `key` to `value`; other keys are kept.
 
-        Other keys and `last_activity` are kept; stored non-object metadata is treated as `{}`.
-        Raises NotFoundError for an unknown id (design.md §11), InvalidInputError for a bad key
-        or a value that is not JSON, ConflictError when it would duplicate a routine / heartbeat /
-        assistant thread. Idempotent.
+        One semantic on both backends (IronClaw's differed): the old value is replaced, never
+        deep-merged; `None` stores JSON `null` and the key stays present; stored metadata that
+        is not an object is treated as `{}`. Any key works, including keys with quotes or dots
+        (a locked read-modify-write in one transaction, so concurrent updates of different keys
+        all survive). `last_activity` is not touched. Raises NotFoundError for an unknown id
+        (IronClaw silently does nothing; design.md §11), InvalidInputError for a non-str / NUL
+        key or a value that is not JSON, ConflictError when it would give the user a second
+        routine / heartbeat / assistant thread; nothing is written on error. Idempotent.
         """
         conv_id = coerce_uuid(id, "id")
         check_text(key, "key")
@@ -446,9 +497,11 @@ class ConversationRepository(StoreBase):
     # ------------------------------------------------------------------------- reads
 
     async def get_conversation_metadata(self, id: uuid.UUID) -> JSONValue | None:
-        """The stored metadata (`{}` when it is JSON null); None only when the id is unknown.
+        """The conversation's metadata document; None only when no conversation has that id.
 
-        Raises CorruptDataError when the stored document cannot be decoded.
+        A stored JSON `null` reads as `{}`, so an existing conversation never yields None.
+        Raises CorruptDataError when the stored text cannot be decoded (libSQL; IronClaw
+        returned null there), InvalidInputError for a bad id. Read-only.
         """
         conv_id = coerce_uuid(id, "id")
         async with self._read() as conn:
@@ -458,7 +511,11 @@ class ConversationRepository(StoreBase):
         return {} if row[0] is None else row[0]
 
     async def conversation_belongs_to_user(self, conversation_id: uuid.UUID, user_id: str) -> bool:
-        """True iff the conversation exists and its user_id equals `user_id` exactly."""
+        """True iff the conversation exists and its `user_id` equals `user_id` (exact, case-sensitive).
+
+        The channel is ignored (unlike `ensure_conversation`). Unknown id → False. Raises
+        InvalidInputError for a bad id or user. Read-only.
+        """
         conv_id = coerce_uuid(conversation_id, "conversation_id")
         check_text(user_id, "user_id")
         async with self._read() as conn:
@@ -510,8 +567,8 @@ class ConversationRepository(StoreBase):
                 id=row.id,
                 title=row.title if row.title is not None else _json_str(row.metadata, "routine_name"),
                 message_count=int(row.message_count),
-                started_at=row.started_at,
-                last_activity=row.last_activity,
+                started_at=_present(row.started_at, f"started_at of conversation {row.id}"),
+                last_activity=_present(row.last_activity, f"last_activity of conversation {row.id}"),
                 thread_type=_json_str(row.metadata, "thread_type"),
                 channel=row.channel,
             )
@@ -519,17 +576,26 @@ class ConversationRepository(StoreBase):
         ]
 
     async def list_conversations_with_preview(self, user_id: str, channel: str, limit: int) -> list[ConversationSummary]:
-        """The user's conversations on `channel`, ordered by last_activity desc then id desc.
+        """Up to `limit` of the user's conversations on `channel` (exact), as summaries.
 
-        `limit` 0 → []; negative → InvalidInputError. Read-only.
+        Every thread type is included. Order on both backends: `last_activity` descending at
+        full stored precision, then `id` descending. Each summary carries `message_count` (messages
+        with role exactly `user`), `title` (first 100 characters of the earliest `user` message
+        by (`created_at`, `id`), else the metadata's `routine_name` when it is a string, else
+        None) and `thread_type` (the metadata's, when a string). `limit = 0` → `[]`. Raises
+        InvalidInputError for a negative or non-int limit or bad text, CorruptDataError for an
+        undecodable stored row. Read-only.
         """
         check_text(channel, "channel")
         return await self._summaries(user_id, channel, limit)
 
     async def list_conversations_all_channels(self, user_id: str, limit: int) -> list[ConversationSummary]:
-        """The user's conversations on every channel, ordered by last_activity desc then id desc.
+        """Up to `limit` of the user's conversations on every channel, as summaries.
 
-        `limit` 0 → []; negative → InvalidInputError. Read-only.
+        Same order, derived fields and errors as `list_conversations_with_preview`, without
+        the channel filter (one query builder serves both). Raises InvalidInputError for a
+        negative or non-int limit or a bad user, CorruptDataError for an undecodable row.
+        Read-only.
         """
         return await self._summaries(user_id, None, limit)
 
@@ -541,13 +607,17 @@ class ConversationRepository(StoreBase):
         *,
         before_id: uuid.UUID | None = None,
     ) -> tuple[list[ConversationMessage], bool]:
-        """Up to `limit` messages older than the cursor, oldest first, and whether more exist.
+        """A page of messages older than the cursor, oldest first, and whether older ones exist.
 
-        The cursor is `before` (messages with `created_at < before`), or the pair
-        (`before`, `before_id`) — pass the oldest returned message's `created_at` and `id` —
-        which also steps through messages sharing one timestamp. Order: (`created_at`, `id`).
-        `limit < 1`, a naive `before`, or `before_id` without `before` → InvalidInputError.
-        Unknown conversation → `([], False)`. Read-only.
+        `before=None` gives the newest page; then pass the oldest returned message's
+        `created_at` (messages with `created_at < before` follow). Because `add_conversation_message`
+        keeps `created_at` strictly increasing per conversation, this timestamp cursor never
+        skips a message on either backend. Rows written by other tools may share a timestamp:
+        pass also `before_id` (that message's id) to page on the pair (`created_at`, `id`),
+        the order used throughout. `has_more` is true when older messages remain. Unknown
+        conversation → `([], False)` (no ownership check: use `conversation_belongs_to_user`).
+        Raises InvalidInputError for `limit < 1`, a naive `before`, or `before_id` without
+        `before`; CorruptDataError for an undecodable stored row. Read-only.
         """
         conv_id = coerce_uuid(conversation_id, "conversation_id")
         n = _limit(limit, 1)
@@ -571,14 +641,29 @@ class ConversationRepository(StoreBase):
         page.reverse()
         return page, has_more
 
-    async def list_conversation_messages(self, conversation_id: uuid.UUID) -> list[ConversationMessage]:
-        """All messages of the conversation ordered by (`created_at`, `id`); `[]` if unknown."""
+    async def list_conversation_messages(
+        self, conversation_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+    ) -> list[ConversationMessage]:
+        """The conversation's messages, oldest first, ordered by (`created_at`, `id`) on both backends.
+
+        Unbounded by default (IronClaw loads whole threads with it); `limit` (≥ 1) and `offset`
+        (≥ 0) read a long thread in slices — appends always sort last, so slices taken while
+        messages are being added neither repeat nor skip any. Unknown conversation → `[]`.
+        Raises InvalidInputError for a bad id, limit or offset, CorruptDataError for an
+        undecodable stored row. Read-only.
+        """
         conv_id = coerce_uuid(conversation_id, "conversation_id")
+        n = None if limit is None else _limit(limit, 1)
+        skip = _limit(offset, 0, "offset")
         query = (
             select(_m.id, _m.role, _m.content, _m.created_at)
             .where(_m.conversation_id == conv_id)
             .order_by(_m.created_at, _m.id)
         )
+        if n is not None:
+            query = query.limit(n)
+        if skip:
+            query = query.offset(skip)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [_message(row) for row in rows]

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Select, bindparam, case, func, literal, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import ConflictError, CorruptDataError, InvalidInputError
 from ..records.jobs import (
@@ -144,8 +145,8 @@ def _ts_bind(value: datetime) -> Any:
 class JobStore(Protocol):
     """Agent jobs, actions, LLM calls, estimations (spec: stores-conversations-jobs-sandbox.md)."""
 
-    async def save_job(self, ctx: JobContext) -> None:
-        """Insert or update a direct job from its context."""
+    async def save_job(self, ctx: JobContext) -> bool:
+        """Insert or update a direct job from its context; False if a stale re-save was ignored."""
         ...
 
     async def get_job(self, id: uuid.UUID) -> JobContext | None:
@@ -226,6 +227,10 @@ class JobStore(Protocol):
         """Fill in a snapshot's actuals; True if a row changed."""
         ...
 
+    async def prune_llm_calls(self, older_than: datetime) -> int:
+        """Delete LLM-call records created before `older_than`; returns how many."""
+        ...
+
 
 # --------------------------------------------------------------------------- repository
 
@@ -240,8 +245,42 @@ _BUCKETS: Mapping[str, str] = {
     "cancelled": "failed",
     "stuck": "stuck",
 }
-_TERMINAL = sorted(s.value for s in TERMINAL_JOB_STATES)
+_TERMINAL = frozenset(s.value for s in TERMINAL_JOB_STATES)
 _COMPLETING = {JobState.COMPLETED, JobState.ACCEPTED, JobState.FAILED, JobState.CANCELLED}
+# Stage of each non-abort state along IronClaw's state machine; a write may stay in a stage or
+# move forward, never back (`stuck` and `in_progress` share a stage: a stuck job can resume).
+_STAGE = {
+    JobState.PENDING.value: 0,
+    JobState.IN_PROGRESS.value: 1,
+    JobState.STUCK.value: 1,
+    JobState.COMPLETED.value: 2,
+    JobState.SUBMITTED.value: 3,
+    JobState.ACCEPTED.value: 4,
+}
+
+
+def _blocked_from(new: JobState) -> list[str]:
+    """Stored statuses a write of `new` must not replace: terminal ones and later stages."""
+    blocked = set(_TERMINAL)
+    stage = _STAGE.get(new.value)
+    if stage is not None:
+        blocked |= {s for s, n in _STAGE.items() if n > stage}
+    blocked.discard(new.value)
+    return sorted(blocked)
+
+
+def _move_allowed(new: JobState) -> ColumnElement[bool]:
+    """Rows whose status may become `new` (the same status may always be written again;
+    statuses IronClaw never writes do not block)."""
+    status = agent_jobs.c.status
+    return or_(status == new.value, status.notin_(_blocked_from(new)))
+
+
+def _present(value: Any, what: str) -> Any:
+    """A NOT NULL value that decoded to None (a legacy empty string) is corrupt, not absent."""
+    if value is None:
+        raise CorruptDataError(f"stored {what} is empty")
+    return value
 
 _AGENT_JOB_COLUMNS = (
     agent_jobs.c.id,
@@ -330,28 +369,49 @@ class JobRepository(StoreBase):
 
     # ------------------------------------------------------------------ jobs
 
-    async def save_job(self, ctx: JobContext) -> None:
-        """Upsert a direct job (idempotent). Re-saves keep `created_at`, the budget fields,
-        `conversation_id`, `failure_reason`, `stuck_since` and `job_mode`.
+    async def save_job(self, ctx: JobContext) -> bool:
+        """Insert a direct job from its context, or update it; True if the row was written.
 
-        Raises `InvalidInputError` for bad fields, `ConflictError` when the id belongs to a
-        sandbox job, `IntegrityError` for an unknown conversation.
+        One upsert keyed on `ctx.job_id` (`source = 'direct'`, `job_mode = 'worker'`). A
+        re-save overwrites title, description, category, status, user_id, estimated_cost,
+        estimated_duration, actual_cost, repair_attempts, the token counters, started_at and
+        completed_at (None included) and keeps created_at, conversation_id, the budget fields,
+        failure_reason, stuck_since and job_mode. A stale re-save — one whose state would leave
+        a terminal state or move back a stage (see `update_job_status`) — is ignored and
+        returns False. `ctx.metadata`, `requester_id` and `user_timezone` are not stored.
+
+        Raises InvalidInputError for a field either backend cannot hold (naive datetimes,
+        negative or > 32-bit counters/durations, NUL characters, non-finite decimals),
+        ConflictError when the id belongs to a sandbox job (IronClaw clobbered it),
+        IntegrityError for an unknown conversation (both backends). Nothing is written on error.
+        Idempotent.
         """
         row = _job_row(ctx)
+        state = JobState(row["status"])
         stmt = self._insert(agent_jobs).values(**row)
         stmt = stmt.on_conflict_do_update(
             index_elements=[agent_jobs.c.id],
             set_={name: getattr(stmt.excluded, name) for name in _UPDATED_ON_RESAVE},
-            where=agent_jobs.c.source == _DIRECT,
+            where=(agent_jobs.c.source == _DIRECT) & _move_allowed(state),
         ).returning(agent_jobs.c.id)
         async with self._write() as conn:
-            if (await conn.execute(stmt)).first() is None:
-                raise ConflictError(f"job {row['id']} exists and is not a direct job")
+            if (await conn.execute(stmt)).first() is not None:
+                return True
+            source = (
+                await conn.execute(select(agent_jobs.c.source).where(agent_jobs.c.id == row["id"]))
+            ).scalar_one_or_none()
+        if source != _DIRECT:
+            raise ConflictError(f"job {row['id']} exists and is not a direct job")
+        return False
 
     async def get_job(self, id: uuid.UUID) -> JobContext | None:
-        """The direct job with that id as a `JobContext`, or None (sandbox jobs: None).
+        """The direct job with that id as a `JobContext`, or None (also for sandbox jobs).
 
-        Raises `CorruptDataError` for an unknown stored status or undecodable values.
+        Same on both backends: NULL `actual_cost` reads as 0, NULL token counters as 0,
+        `estimated_time_secs` as a whole-second `timedelta`; the fields that are not stored
+        get their defaults (`requester_id=None`, `metadata=None`, `user_timezone="UTC"`).
+        Raises CorruptDataError for a stored status that is not a `JobState` (IronClaw read it
+        as `pending`) or any undecodable value, InvalidInputError for a bad id. Read-only.
         """
         job_id = coerce_uuid(id)
         j = agent_jobs.c
@@ -369,8 +429,6 @@ class JobRepository(StoreBase):
             state = JobState(r.status)
         except ValueError:
             raise CorruptDataError(f"job {job_id} has unknown status {r.status!r:.60}") from None
-        if r.created_at is None:
-            raise CorruptDataError(f"job {job_id} has no created_at")
         return JobContext(
             job_id=r.id,
             user_id=r.user_id,
@@ -389,7 +447,7 @@ class JobRepository(StoreBase):
             actual_cost=Decimal(0) if r.actual_cost is None else r.actual_cost,
             total_tokens_used=r.total_tokens_used or 0,
             max_tokens=r.max_tokens or 0,
-            created_at=r.created_at,
+            created_at=_present(r.created_at, f"created_at of job {job_id}"),
             started_at=r.started_at,
             completed_at=r.completed_at,
             repair_attempts=r.repair_attempts or 0,
@@ -398,12 +456,18 @@ class JobRepository(StoreBase):
     async def update_job_status(
         self, id: uuid.UUID, status: JobState, failure_reason: str | None = None
     ) -> bool:
-        """Set status and failure reason (`None` clears the reason) of a direct job.
+        """Set a direct job's status and failure reason; True if the row changed.
 
-        Also sets `started_at` on entering `in_progress` (if unset), `completed_at` on entering
-        `completed`/`accepted`/`failed`/`cancelled` (if unset), and clears `stuck_since` when
-        the new status is not `stuck`. A job in a terminal state only accepts the same status
-        again. Returns True if a row changed; unknown ids and refused moves return False.
+        `failure_reason=None` clears a stored reason (callers rely on that). The job timestamps
+        follow the state, as IronClaw's in-memory state machine keeps them: `started_at` is set
+        on entering `in_progress` and `completed_at` on entering `completed` / `accepted` /
+        `failed` / `cancelled` (each only when unset); `stuck_since` is set on entering `stuck`
+        and cleared on any other status. Writes that arrive out of order cannot undo progress:
+        a terminal job (`accepted`, `failed`, `cancelled`) only takes its own status again, and
+        no write moves a job back a stage (pending → in_progress/stuck → completed → submitted →
+        accepted); such writes, unknown ids and sandbox jobs return False and change nothing.
+        Same on both backends (one guarded UPDATE). Raises InvalidInputError for an unknown
+        status or bad arguments. Idempotent.
         """
         job_id = coerce_uuid(id)
         state = _job_state(status)
@@ -424,11 +488,7 @@ class JobRepository(StoreBase):
             values["stuck_since"] = None
         stmt = (
             agent_jobs.update()
-            .where(
-                j.id == job_id,
-                j.source == _DIRECT,
-                or_(j.status == state.value, j.status.notin_(_TERMINAL)),
-            )
+            .where(j.id == job_id, j.source == _DIRECT, _move_allowed(state))
             .values(**values)
             .returning(j.id)
         )
@@ -436,14 +496,20 @@ class JobRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def mark_job_stuck(self, id: uuid.UUID) -> bool:
-        """Set a non-terminal direct job to `stuck`, keeping the first stuck time if it was
-        already stuck. Returns True if a row changed (unknown or terminal jobs: False)."""
+        """Set a direct job's status to `stuck`; True if the row changed.
+
+        `stuck_since` becomes now, except for a job that is already stuck, which keeps its
+        first stuck time. `failure_reason` is untouched. Terminal jobs and jobs past
+        `in_progress` (completed, submitted) are not marked; like unknown ids and sandbox jobs
+        they return False. Same on both backends. Raises InvalidInputError for a bad id.
+        Idempotent.
+        """
         job_id = coerce_uuid(id)
         now = self._now()
         j = agent_jobs.c
         stmt = (
             agent_jobs.update()
-            .where(j.id == job_id, j.source == _DIRECT, j.status.notin_(_TERMINAL))
+            .where(j.id == job_id, j.source == _DIRECT, _move_allowed(JobState.STUCK))
             .values(
                 status=JobState.STUCK.value,
                 stuck_since=case(
@@ -457,7 +523,11 @@ class JobRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def get_stuck_jobs(self) -> list[uuid.UUID]:
-        """Ids of all stuck direct jobs, by `stuck_since` (unknown last), then id."""
+        """Ids of every user's stuck direct jobs, longest stuck first (`stuck_since`, then id).
+
+        Rows without a `stuck_since` sort last. `[]` when none. Raises CorruptDataError for an
+        undecodable stored id (IronClaw's libSQL skipped it). Read-only.
+        """
         j = agent_jobs.c
         stmt = (
             select(j.id)
@@ -488,7 +558,7 @@ class JobRepository(StoreBase):
                 title=r.title,
                 status=r.status,
                 user_id=r.user_id,
-                created_at=r.created_at,
+                created_at=_present(r.created_at, f"created_at of job {r.id}"),
                 started_at=r.started_at,
                 completed_at=r.completed_at,
                 failure_reason=r.failure_reason,
@@ -499,9 +569,11 @@ class JobRepository(StoreBase):
     async def list_agent_jobs(
         self, limit: int | None = None, offset: int = 0
     ) -> list[AgentJobRecord]:
-        """Direct jobs of every user, newest first (`created_at DESC, id DESC`).
+        """Direct jobs of every user, newest first (`created_at` desc, then `id` desc).
 
-        `limit` (≥ 1) and `offset` (≥ 0) are optional; unbounded by default.
+        `status` is the raw stored string. Unbounded by default; `limit` (≥ 1) and `offset`
+        (≥ 0) page through. `[]` when none. Raises InvalidInputError for bad paging values,
+        CorruptDataError for an undecodable row (never skipped, on either backend). Read-only.
         """
         lim = None if limit is None else _limit(limit)
         return await self._fetch_agent_jobs(self._list_jobs(None, lim, _offset(offset)))
@@ -509,7 +581,11 @@ class JobRepository(StoreBase):
     async def list_agent_jobs_for_user(
         self, user_id: str, limit: int | None = None, offset: int = 0
     ) -> list[AgentJobRecord]:
-        """As `list_agent_jobs`, restricted to one user."""
+        """As `list_agent_jobs`, restricted to `user_id` (exact).
+
+        Raises InvalidInputError for a bad user or paging values, CorruptDataError for an
+        undecodable row. Read-only.
+        """
         uid = _text(user_id, "user_id")
         lim = None if limit is None else _limit(limit)
         return await self._fetch_agent_jobs(self._list_jobs(uid, lim, _offset(offset)))
@@ -523,15 +599,25 @@ class JobRepository(StoreBase):
             return _summary((await conn.execute(stmt)).all())
 
     async def agent_job_summary(self) -> AgentJobSummary:
-        """Direct-job counts folded into buckets (§3.8); all zeros when there are none."""
+        """Counts of every user's direct jobs, folded into buckets.
+
+        `completed` counts completed + submitted + accepted, `failed` counts failed + cancelled;
+        `total` counts every direct job, also statuses outside the buckets. All zeros when
+        there are none. One GROUP BY on both backends; raises nothing but backend errors.
+        Read-only.
+        """
         return await self._job_summary(None)
 
     async def agent_job_summary_for_user(self, user_id: str) -> AgentJobSummary:
-        """As `agent_job_summary`, restricted to one user."""
+        """As `agent_job_summary`, restricted to `user_id`. Raises InvalidInputError for a bad
+        user. Read-only."""
         return await self._job_summary(_text(user_id, "user_id"))
 
     async def get_agent_job_failure_reason(self, id: uuid.UUID) -> str | None:
-        """The failure reason of the direct job, None if unset or no such job."""
+        """The failure reason of the direct job, or None (no reason, unknown id, sandbox job).
+
+        Raises InvalidInputError for a bad id. Read-only.
+        """
         job_id = coerce_uuid(id)
         j = agent_jobs.c
         stmt = select(j.failure_reason).where(j.id == job_id, j.source == _DIRECT)
@@ -542,10 +628,16 @@ class JobRepository(StoreBase):
     # ------------------------------------------------------------------ actions
 
     async def save_action(self, job_id: uuid.UUID, action: ActionRecord) -> None:
-        """Insert an action of a job. Retrying the same action id for the same job and
-        sequence is a no-op (idempotent); a different action on a taken (job, sequence), or the
-        same action id on another job/sequence, raises `ConflictError`. Unknown job:
-        `IntegrityError`."""
+        """Append one action to a job (`job_actions` row keyed by `action.id`).
+
+        `duration` is stored in whole milliseconds (truncated), `executed_at` at millisecond
+        precision, `sanitization_warnings` as a JSON array (always written). Retrying the same
+        action id for the same job and sequence is a no-op, so a retry after an ambiguous
+        failure neither duplicates nor raises (idempotent). A different action on a taken
+        (job, sequence), or the same id on another job or sequence, raises ConflictError; an
+        unknown job raises IntegrityError (both backends; IronClaw's libSQL stored an orphan);
+        bad fields raise InvalidInputError. Nothing is written on error.
+        """
         jid = coerce_uuid(job_id, "job_id")
         if not isinstance(action, ActionRecord):
             raise InvalidInputError(f"action must be an ActionRecord, got {type(action).__name__}")
@@ -587,7 +679,12 @@ class JobRepository(StoreBase):
                 raise ConflictError(f"action {row['id']} already exists for another job or sequence")
 
     async def get_job_actions(self, job_id: uuid.UUID) -> list[ActionRecord]:
-        """All actions of a job by sequence number ([] for unknown jobs)."""
+        """All actions of a job (any source), ordered by sequence number; `[]` for unknown jobs.
+
+        NULL `duration_ms` reads as 0 and NULL `sanitization_warnings` as `[]` (rows written by
+        older tools). Raises CorruptDataError for any undecodable stored value (on libSQL
+        IronClaw substituted `[]` / null), InvalidInputError for a bad id. Read-only.
+        """
         jid = coerce_uuid(job_id, "job_id")
         a = job_actions.c
         stmt = select(job_actions).where(a.job_id == jid).order_by(a.sequence_num.asc())
@@ -603,7 +700,7 @@ class JobRepository(StoreBase):
             out.append(
                 ActionRecord(
                     id=r.id,
-                    sequence=r.sequence_num,
+                    sequence=_present(r.sequence_num, f"sequence_num of action {r.id}"),
                     tool_name=r.tool_name,
                     input=r.input,
                     output_raw=r.output_raw,
@@ -611,9 +708,9 @@ class JobRepository(StoreBase):
                     sanitization_warnings=list(warnings),
                     cost=r.cost,
                     duration=timedelta(milliseconds=r.duration_ms or 0),
-                    success=bool(r.success),
+                    success=_present(r.success, f"success of action {r.id}"),
                     error=r.error_message,
-                    executed_at=r.created_at,
+                    executed_at=_present(r.created_at, f"created_at of action {r.id}"),
                 )
             )
         return out
@@ -623,9 +720,14 @@ class JobRepository(StoreBase):
     async def record_llm_call(
         self, record: LlmCallRecord, id: uuid.UUID | None = None
     ) -> uuid.UUID:
-        """Insert an `llm_calls` row and return its id. With a caller-supplied `id`, a retry
-        is a no-op (idempotent); without one, a fresh id is generated (not idempotent).
-        Unknown job or conversation: `IntegrityError`."""
+        """Insert one `llm_calls` row and return its id; `created_at` is the clock's now.
+
+        Without `id` a fresh one is generated (not idempotent). With a caller-supplied `id`
+        a retry is a no-op that returns the same id (idempotent). Token counts must fit
+        PostgreSQL's 32-bit columns (0 ≤ n < 2**31) and `cost` be a finite decimal
+        (InvalidInputError otherwise); an unknown job or conversation raises IntegrityError on
+        both backends. Nothing is written on error.
+        """
         if not isinstance(record, LlmCallRecord):
             raise InvalidInputError(f"record must be an LlmCallRecord, got {type(record).__name__}")
         call_id = uuid.uuid4() if id is None else coerce_uuid(id)
@@ -650,6 +752,17 @@ class JobRepository(StoreBase):
             await conn.execute(stmt)
         return call_id
 
+    async def prune_llm_calls(self, older_than: datetime) -> int:
+        """Delete every `llm_calls` row created before `older_than`; returns how many went.
+
+        Retention for the append-only cost log (schema.md X17), one indexed DELETE on both
+        backends. Raises InvalidInputError for a naive or non-datetime argument. Idempotent.
+        """
+        cutoff = _ts(older_than, "older_than")
+        stmt = llm_calls.delete().where(llm_calls.c.created_at < cutoff)
+        async with self._write() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
     async def save_estimation_snapshot(
         self,
         job_id: uuid.UUID,
@@ -659,8 +772,14 @@ class JobRepository(StoreBase):
         estimated_time_secs: int,
         estimated_value: Decimal,
     ) -> uuid.UUID:
-        """Insert an estimation snapshot with a fresh id and return it (not idempotent).
-        Unknown job: `IntegrityError`."""
+        """Insert an estimation snapshot with a fresh id and return it.
+
+        `tool_names` keeps its order (text[] on PostgreSQL, a JSON array on libSQL); the
+        `actual_*` columns stay NULL and `created_at` is the clock's now. Raises
+        InvalidInputError for bad values (e.g. `estimated_time_secs` outside 0 ≤ n < 2**31,
+        decimals beyond 28 digits), IntegrityError for an unknown job (both backends). Nothing
+        is written on error. Not idempotent.
+        """
         if isinstance(tool_names, (str, bytes)) or not isinstance(tool_names, Sequence):
             raise InvalidInputError("tool_names must be a list of str")
         snap_id = uuid.uuid4()
@@ -685,8 +804,12 @@ class JobRepository(StoreBase):
         actual_time_secs: int,
         actual_value: Decimal | None,
     ) -> bool:
-        """Set a snapshot's actuals (`None` value stores NULL on both backends). Returns True
-        if the snapshot exists; unknown ids change nothing."""
+        """Set a snapshot's actual cost, time and value; True if the snapshot exists.
+
+        `actual_value=None` stores NULL on both backends (IronClaw's libSQL stored `''`, which
+        reads back as None). Unknown ids change nothing and return False. Raises
+        InvalidInputError for bad values. Idempotent.
+        """
         snap_id = coerce_uuid(id)
         values = {
             "actual_cost": _dec(actual_cost, "actual_cost"),
@@ -697,4 +820,3 @@ class JobRepository(StoreBase):
         stmt = estimation_snapshots.update().where(e.id == snap_id).values(**values).returning(e.id)
         async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
-

@@ -10,18 +10,24 @@ Choices beyond IronClaw v0.22.0 (the spec's "do better" items):
   `creating`. Updates return whether a row changed, so callers can see "row not there yet".
 - Statuses and modes are validated against §6.2 / §6.4 on write (`InvalidInputError`);
   stored values outside them are still returned verbatim.
+- Credential grants (schema.md X16): the grants JSON text is validated and kept verbatim in
+  `description` (what IronClaw reads) and also stored as JSON in `credential_grants`.
+- Multi-instance cleanup (DB-17): jobs record the `instance_id` that created them, and
+  `cleanup_stale_sandbox_jobs(instance_id=…)` interrupts only that instance's jobs.
 - `save_job_event` returns the new event id; `list_job_events` rejects negative limits and takes
-  `after_id` for incremental polling. Timestamps come from the injectable clock.
+  `after_id` for incremental polling; `prune_job_events` drops old events (X17). Timestamps come
+  from the injectable clock.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 
 from ..errors import ConflictError, InvalidInputError
 from ..records.jobs import JobSource
@@ -36,7 +42,18 @@ from ..records.sandbox import (
 from ..schema import agent_jobs, job_events
 from ..types import INT64_MAX, coerce_uuid
 from ._base import StoreBase
-from .jobs import _int, _json, _json_bind, _limit, _offset, _opt_text, _opt_ts, _text, _ts
+from .jobs import (
+    _int,
+    _json,
+    _json_bind,
+    _limit,
+    _offset,
+    _opt_text,
+    _opt_ts,
+    _present,
+    _text,
+    _ts,
+)
 
 __all__ = ["SandboxRepository", "SandboxStore"]
 
@@ -46,7 +63,7 @@ class SandboxStore(Protocol):
     """Sandbox jobs and their event streams (spec: stores-conversations-jobs-sandbox.md)."""
 
     async def save_sandbox_job(
-        self, job: SandboxJobRecord, job_mode: str = "worker"
+        self, job: SandboxJobRecord, job_mode: str = "worker", *, instance_id: str | None = None
     ) -> bool:
         """Insert or update a sandbox job; False if a stale update was ignored."""
         ...
@@ -73,8 +90,8 @@ class SandboxStore(Protocol):
         """Move a sandbox job to a status; True if a row changed."""
         ...
 
-    async def cleanup_stale_sandbox_jobs(self) -> int:
-        """Mark every creating/running sandbox job interrupted; returns the count."""
+    async def cleanup_stale_sandbox_jobs(self, *, instance_id: str | None = None) -> int:
+        """Mark creating/running sandbox jobs interrupted; returns the count."""
         ...
 
     async def sandbox_job_summary(self) -> SandboxJobSummary:
@@ -111,6 +128,10 @@ class SandboxStore(Protocol):
         self, job_id: uuid.UUID, limit: int | None = None, after_id: int | None = None
     ) -> list[JobEventRecord]:
         """A job's events in id order (the most recent `limit` if given)."""
+        ...
+
+    async def prune_job_events(self, older_than: datetime) -> int:
+        """Delete job events created before `older_than`; returns how many."""
         ...
 
 
@@ -158,6 +179,31 @@ def _opt_bool(value: object, what: str) -> bool | None:
     return value
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _grants(value: object) -> list[Any]:
+    """The parsed grants: a JSON array of `{"secret_name": str, "env_var": str, …}` objects.
+
+    IronClaw silently runs a restarted job without grants it cannot parse, so malformed grants
+    are refused up front instead of being stored.
+    """
+    text = _text(value, "credential_grants_json")
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        raise InvalidInputError("credential_grants_json is not valid JSON") from None
+    if not isinstance(doc, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("secret_name"), str) and isinstance(g.get("env_var"), str)
+        for g in doc
+    ):
+        raise InvalidInputError(
+            'credential_grants_json must be a JSON array of {"secret_name": str, "env_var": str} objects'
+        )
+    return list(_json(doc, "credential_grants_json"))
+
+
 def _status_guard(new: str) -> Any:
     """Rows a move to `new` may touch: not terminal (unless already `new`), and no
     `running` → `creating`."""
@@ -175,7 +221,7 @@ def _record(r: Any) -> SandboxJobRecord:
         status=r.status,
         user_id=r.user_id,
         project_dir=r.project_dir if r.project_dir is not None else "",
-        created_at=r.created_at,
+        created_at=_present(r.created_at, f"created_at of sandbox job {r.id}"),
         credential_grants_json=r.description,
         success=r.success,
         failure_reason=r.failure_reason,
@@ -196,14 +242,25 @@ def _summary(rows: Sequence[Any]) -> SandboxJobSummary:
 class SandboxRepository(StoreBase):
     """Repository mixin of `Database` for the SandboxStore."""
 
-    async def save_sandbox_job(self, job: SandboxJobRecord, job_mode: str = "worker") -> bool:
-        """Upsert a sandbox job. Insert writes every record field plus `job_mode`; a re-save
-        overwrites only status, success, failure_reason, started_at and completed_at (NULLs
-        included), and is ignored (returns False) when it would leave a terminal status or move
-        `running` back to `creating`. Idempotent.
+    async def save_sandbox_job(
+        self, job: SandboxJobRecord, job_mode: str = "worker", *, instance_id: str | None = None
+    ) -> bool:
+        """Insert a sandbox job, or update its status fields; True if the row was written.
 
-        Raises `InvalidInputError` for bad fields or an unknown status/mode, `ConflictError`
-        when the id belongs to a direct job.
+        One upsert keyed on `job.id` (`source = 'sandbox'`), the same on both backends. The
+        insert writes every record field plus `job_mode` (`worker` | `claude_code`, so a job
+        and its mode appear in one statement) and `instance_id` (the creating instance, used
+        by `cleanup_stale_sandbox_jobs`). `task` goes to `title`; `credential_grants_json`
+        goes verbatim to `description` (what IronClaw reads) and parsed to the JSON column
+        `credential_grants`. A re-save overwrites only status, success, failure_reason,
+        started_at and completed_at (None included); it is ignored and returns False when it
+        would leave a terminal status (`completed`, `failed`, `interrupted`) or move `running`
+        back to `creating` (a stale, reordered write).
+
+        Raises InvalidInputError for bad fields (a status outside creating / running /
+        completed / failed / interrupted, an unknown mode, grants that are not a JSON array of
+        `{"secret_name", "env_var"}` objects, naive datetimes, NUL characters), ConflictError
+        when the id belongs to a direct job. Nothing is written on error. Idempotent.
         """
         if not isinstance(job, SandboxJobRecord):
             raise InvalidInputError(f"job must be a SandboxJobRecord, got {type(job).__name__}")
@@ -212,6 +269,7 @@ class SandboxRepository(StoreBase):
             "id": coerce_uuid(job.id),
             "title": _text(job.task, "task"),
             "description": _text(job.credential_grants_json, "credential_grants_json"),
+            "credential_grants": _grants(job.credential_grants_json),
             "status": status,
             "source": _SANDBOX,
             "user_id": _text(job.user_id, "user_id"),
@@ -222,6 +280,7 @@ class SandboxRepository(StoreBase):
             "started_at": _opt_ts(job.started_at, "started_at"),
             "completed_at": _opt_ts(job.completed_at, "completed_at"),
             "job_mode": _mode(job_mode),
+            "instance_id": _opt_text(instance_id, "instance_id"),
             "repair_attempts": 0,
             "max_tokens": 0,
             "total_tokens_used": 0,
@@ -246,7 +305,13 @@ class SandboxRepository(StoreBase):
         return False
 
     async def get_sandbox_job(self, id: uuid.UUID) -> SandboxJobRecord | None:
-        """The sandbox job with that id, or None (also for direct jobs)."""
+        """The sandbox job with that id, or None (also when the id is a direct job's).
+
+        `project_dir` reads as "" when NULL; `success` is decoded from BOOLEAN (PostgreSQL) or
+        0/1 (libSQL); `job_mode` is not part of the record (`get_sandbox_job_mode`). Raises
+        CorruptDataError for an undecodable stored value, InvalidInputError for a bad id.
+        Read-only.
+        """
         job_id = coerce_uuid(id)
         j = agent_jobs.c
         stmt = select(*_RECORD_COLUMNS).where(j.id == job_id, j.source == _SANDBOX)
@@ -273,9 +338,11 @@ class SandboxRepository(StoreBase):
     async def list_sandbox_jobs(
         self, limit: int | None = None, offset: int = 0
     ) -> list[SandboxJobRecord]:
-        """Sandbox jobs of every user, newest first (`created_at DESC, id DESC`).
+        """Sandbox jobs of every user, newest first (`created_at` desc, then `id` desc).
 
-        `limit` (≥ 1) and `offset` (≥ 0) are optional; unbounded by default.
+        Unbounded by default; `limit` (≥ 1) and `offset` (≥ 0) page through. `[]` when none.
+        Raises InvalidInputError for bad paging values, CorruptDataError for an undecodable
+        row (IronClaw's libSQL turned a bad id into the nil UUID). Read-only.
         """
         lim = None if limit is None else _limit(limit)
         return await self._fetch(self._list(None, lim, _offset(offset)))
@@ -283,7 +350,11 @@ class SandboxRepository(StoreBase):
     async def list_sandbox_jobs_for_user(
         self, user_id: str, limit: int | None = None, offset: int = 0
     ) -> list[SandboxJobRecord]:
-        """As `list_sandbox_jobs`, restricted to one user."""
+        """As `list_sandbox_jobs`, restricted to `user_id` (exact).
+
+        Raises InvalidInputError for a bad user or paging values, CorruptDataError for an
+        undecodable row. Read-only.
+        """
         uid = _text(user_id, "user_id")
         lim = None if limit is None else _limit(limit)
         return await self._fetch(self._list(uid, lim, _offset(offset)))
@@ -297,12 +368,16 @@ class SandboxRepository(StoreBase):
         started_at: datetime | None = None,
         completed_at: datetime | None = None,
     ) -> bool:
-        """Set the status of a sandbox job; `success`, `message` (→ failure_reason),
-        `started_at` and `completed_at` are written only when not None.
+        """Set a sandbox job's status; True if the row changed.
 
-        Refused (returns False, nothing changes): leaving `completed`/`failed`/`interrupted`,
-        `running` → `creating`, unknown ids and direct jobs. Raises `InvalidInputError` for an
-        unknown status or bad arguments.
+        `success`, `message` (stored as `failure_reason`, whatever the status), `started_at`
+        and `completed_at` are written only when not None (None keeps the stored value).
+        Refused — returns False and changes nothing — when the job is in a terminal status
+        (`completed`, `failed`, `interrupted`) other than `status`, when it would move `running`
+        back to `creating`, for unknown ids (e.g. the insert has not landed yet) and for direct
+        jobs. One guarded UPDATE on both backends. Raises InvalidInputError for a status
+        outside §6.2 (cancellation is stored as `failed` + "Cancelled by user") or bad
+        arguments. Idempotent.
         """
         job_id = coerce_uuid(id)
         new = _status(status)
@@ -325,22 +400,29 @@ class SandboxRepository(StoreBase):
         async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
-    async def cleanup_stale_sandbox_jobs(self) -> int:
-        """Start-up recovery: every `creating`/`running` sandbox job (all users) becomes
-        `interrupted` with reason 'Process restarted' and `completed_at = now`; `success` is
-        left alone. Returns the number of rows changed (0 on an immediate second call)."""
+    async def cleanup_stale_sandbox_jobs(self, *, instance_id: str | None = None) -> int:
+        """Start-up recovery: mark `creating` / `running` sandbox jobs `interrupted`.
+
+        Each such job gets `failure_reason = 'Process restarted'`, `completed_at = now` and,
+        when unset, `success = false` (an interrupted job did not succeed). Without
+        `instance_id` every user's and every instance's jobs are interrupted, as IronClaw does;
+        with it only the jobs saved with that `instance_id`, so processes sharing one database
+        do not interrupt each other's live jobs. Returns the number of jobs changed (0 on an
+        immediate second call). One UPDATE on both backends. Raises InvalidInputError for a
+        bad `instance_id`. Idempotent.
+        """
+        owner = _opt_text(instance_id, "instance_id")
         now = self._now()
         j = agent_jobs.c
-        stmt = (
-            agent_jobs.update()
-            .where(j.source == _SANDBOX, j.status.in_(_STALE))
-            .values(
-                status=SandboxJobStatus.INTERRUPTED.value,
-                failure_reason=_RESTARTED,
-                completed_at=now,
-            )
-            .returning(j.id)
-        )
+        stmt = agent_jobs.update().where(j.source == _SANDBOX, j.status.in_(_STALE))
+        if owner is not None:
+            stmt = stmt.where(j.instance_id == owner)
+        stmt = stmt.values(
+            status=SandboxJobStatus.INTERRUPTED.value,
+            failure_reason=_RESTARTED,
+            completed_at=now,
+            success=func.coalesce(j.success, false()),
+        ).returning(j.id)
         async with self._write() as conn:
             return len((await conn.execute(stmt)).all())
 
@@ -353,15 +435,26 @@ class SandboxRepository(StoreBase):
             return _summary((await conn.execute(stmt)).all())
 
     async def sandbox_job_summary(self) -> SandboxJobSummary:
-        """Sandbox-job counts per exact status; other statuses only count in `total`."""
+        """Counts of every user's sandbox jobs per exact status.
+
+        `creating`, `running`, `completed`, `failed` and `interrupted` each count their own
+        status; `total` counts every sandbox job, also other statuses. All zeros when there
+        are none. One GROUP BY on both backends; raises nothing but backend errors.
+        Read-only.
+        """
         return await self._summary(None)
 
     async def sandbox_job_summary_for_user(self, user_id: str) -> SandboxJobSummary:
-        """As `sandbox_job_summary`, restricted to one user."""
+        """As `sandbox_job_summary`, restricted to `user_id`. Raises InvalidInputError for a
+        bad user. Read-only."""
         return await self._summary(_text(user_id, "user_id"))
 
     async def sandbox_job_belongs_to_user(self, job_id: uuid.UUID, user_id: str) -> bool:
-        """True iff a sandbox job with that id belongs to that user (direct jobs: False)."""
+        """True iff a sandbox job with that id exists and belongs to `user_id` (exact).
+
+        False for unknown ids and for direct jobs. Raises InvalidInputError for bad
+        arguments. Read-only.
+        """
         jid = coerce_uuid(job_id, "job_id")
         uid = _text(user_id, "user_id")
         j = agent_jobs.c
@@ -370,8 +463,12 @@ class SandboxRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def update_sandbox_job_mode(self, id: uuid.UUID, mode: str) -> bool:
-        """Set the mode (`worker` | `claude_code`) of a sandbox job; True if a row changed.
-        Unknown ids and direct jobs: False. Idempotent."""
+        """Set a sandbox job's mode (`worker` | `claude_code`); True if the job exists.
+
+        Unknown ids and direct jobs change nothing and return False (IronClaw also changed
+        direct jobs). Prefer passing the mode to `save_sandbox_job`, which cannot race the
+        insert. Raises InvalidInputError for another mode. Idempotent.
+        """
         job_id = coerce_uuid(id)
         value = _mode(mode)
         j = agent_jobs.c
@@ -385,7 +482,11 @@ class SandboxRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def get_sandbox_job_mode(self, id: uuid.UUID) -> str | None:
-        """The stored mode of a sandbox job, or None when there is no such sandbox job."""
+        """The stored mode of a sandbox job, or None when there is no such sandbox job.
+
+        The stored string is returned verbatim (callers treat anything but `claude_code` as
+        worker mode). Raises InvalidInputError for a bad id. Read-only.
+        """
         job_id = coerce_uuid(id)
         j = agent_jobs.c
         stmt = select(j.job_mode).where(j.id == job_id, j.source == _SANDBOX)
@@ -394,8 +495,15 @@ class SandboxRepository(StoreBase):
         return None if value is None else str(value)
 
     async def save_job_event(self, job_id: uuid.UUID, event_type: str, data: Any) -> int:
-        """Append an event (any JSON value) to a job (direct or sandbox) and return its id.
-        Not idempotent. Unknown job: `IntegrityError`."""
+        """Append an event to a job (sandbox or direct) and return its id.
+
+        `event_type` is free text (`message`, `tool_use`, `tool_result`, `status`, `result`,
+        `reasoning`, …); `data` any JSON value; `created_at` the clock's now. Ids increase per
+        table (gaps possible; under concurrent PostgreSQL writers they may commit out of
+        order). Raises IntegrityError for an unknown job on both backends (IronClaw's libSQL
+        stored an orphan), InvalidInputError for NUL characters or non-JSON data. Nothing is
+        written on error. Not idempotent.
+        """
         row = {
             "job_id": coerce_uuid(job_id, "job_id"),
             "event_type": _text(event_type, "event_type"),
@@ -409,9 +517,14 @@ class SandboxRepository(StoreBase):
     async def list_job_events(
         self, job_id: uuid.UUID, limit: int | None = None, after_id: int | None = None
     ) -> list[JobEventRecord]:
-        """A job's events in ascending id order; with `limit` the most recent `limit` of them
-        (0 gives []), with `after_id` only events with a larger id. Negative values raise
-        `InvalidInputError`."""
+        """A job's events in ascending id order.
+
+        `limit=None`: all of them; `limit=n`: the n most recent, still ascending; `limit=0`:
+        `[]`. `after_id` keeps only events with a larger id (incremental polling; poll with a
+        small overlap, as PostgreSQL ids can commit out of order). Unknown job → `[]`. Raises
+        InvalidInputError for a negative or non-int limit / after_id (IronClaw's libSQL treated a
+        negative limit as unlimited), CorruptDataError for an undecodable row. Read-only.
+        """
         jid = coerce_uuid(job_id, "job_id")
         lim = None if limit is None else _limit(limit, "limit", 0)
         after = None if after_id is None else _int(after_id, "after_id", INT64_MAX)
@@ -431,8 +544,23 @@ class SandboxRepository(StoreBase):
             rows = rows[::-1]
         return [
             JobEventRecord(
-                id=int(r.id), job_id=r.job_id, event_type=r.event_type, data=r.data,
-                created_at=r.created_at,
+                id=int(r.id),
+                job_id=r.job_id,
+                event_type=r.event_type,
+                data=r.data,
+                created_at=_present(r.created_at, f"created_at of event {r.id}"),
             )
             for r in rows
         ]
+
+    async def prune_job_events(self, older_than: datetime) -> int:
+        """Delete every job event created before `older_than`; returns how many went.
+
+        Retention for the append-only event log (schema.md X17), one indexed DELETE on both
+        backends; jobs themselves are untouched. Raises InvalidInputError for a naive or
+        non-datetime argument. Idempotent.
+        """
+        cutoff = _ts(older_than, "older_than")
+        stmt = job_events.delete().where(job_events.c.created_at < cutoff)
+        async with self._write() as conn:
+            return int((await conn.execute(stmt)).rowcount)
