@@ -7,7 +7,12 @@ bases below.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -38,8 +43,9 @@ class StoreOptions:
 
     - `secrets_master_key`: master key of the secrets store (else `SECRETS_MASTER_KEY`);
       never logged or shown in `repr()`.
-    - `lenient_session_decoding`: the session store skips (and reports) checkpoints whose stored
-      state cannot be decoded instead of raising `CorruptDataError`.
+    - `lenient_session_decoding`: the session store reads a checkpoint whose stored state cannot
+      be decoded as an empty `CheckpointState` and logs a WARNING naming it on the
+      `ironstore.sessions` logger, instead of raising `CorruptDataError` (the default).
     """
 
     secrets_master_key: str | None = field(default=None, repr=False)
@@ -74,6 +80,8 @@ class Database(
         self._init_store_base(config, engine, clock)
         self._options = options or StoreOptions()
         self._closed = False
+        self._in_memory = False  # `:memory:` libSQL: a private temporary file, see connect()
+        self._memory_cleanup: weakref.finalize[..., Database] | None = None
         self.secrets = SecretsRepository(self)
         self.wasm_tools = WasmToolRepository(self)
         self.wasm_channels = WasmChannelRepository(self)
@@ -155,6 +163,8 @@ class Database(
         if not self._closed:
             self._closed = True
             await self._engine.dispose()
+            if self._memory_cleanup is not None:
+                self._memory_cleanup()
 
     async def __aenter__(self) -> Database:
         return self
@@ -206,8 +216,39 @@ async def connect(
         from .errors import ConfigurationError
 
         raise ConfigurationError("clock must be a callable returning an aware datetime")
-    engine = create_engine(config, **engine_options)
+    memory_dir = _memory_dir(config)
+    if memory_dir is not None:
+        config = dataclasses.replace(
+            config, url=config.url.set(database=str(memory_dir / "memory.db")), path=memory_dir / "memory.db"
+        )
+    try:
+        engine = create_engine(config, **engine_options)
+    except BaseException:
+        if memory_dir is not None:
+            shutil.rmtree(memory_dir, ignore_errors=True)
+        raise
     options = StoreOptions(secrets_master_key, bool(lenient_session_decoding))
     db = Database(config, engine, clock, options)
-    await db._check_connection()
+    if memory_dir is not None:
+        db._in_memory = True
+        db._memory_cleanup = weakref.finalize(db, shutil.rmtree, str(memory_dir), True)
+    try:
+        await db._check_connection()
+    except BaseException:
+        if db._memory_cleanup is not None:
+            db._memory_cleanup()
+        raise
     return db
+
+
+def _memory_dir(config: DatabaseConfig) -> Path | None:
+    """`sqlite+libsql:///:memory:` becomes a file in a fresh temporary directory (None otherwise).
+
+    An in-memory SQLite database is private to one connection, so a pool would see several empty
+    databases, and one shared connection would mix concurrent transactions (a reader's rollback
+    undoing a writer's work). A private file gives every pooled connection the same database
+    with real transactions; `close()` (or garbage collection) deletes the directory.
+    """
+    if config.backend != "libsql" or config.url.database != ":memory:":
+        return None
+    return Path(tempfile.mkdtemp(prefix="ironstore-memory-"))

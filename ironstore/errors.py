@@ -31,6 +31,11 @@ __all__ = [
 class DatabaseError(Exception):
     """Root of every error ironstore raises."""
 
+    @classmethod
+    def from_message(cls, message: str) -> DatabaseError:
+        """A plain message as an error: a `QueryError` (the session spec's Internal variant)."""
+        return QueryError(message)
+
 
 StorageError = DatabaseError
 WorkspaceError = DatabaseError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..errors import CorruptDataError, InvalidInputError
+from ..errors import BackendUnavailableError, CorruptDataError, InvalidInputError, QueryError
 
 __all__ = [
     "BackendInfo",
@@ -26,6 +26,8 @@ __all__ = [
     "CreateCheckpointRequest",
     "CreateSessionRequest",
     "CreateSessionResult",
+    "InternalStorageError",
+    "InvalidRequestError",
     "ListCheckpointsQuery",
     "ListCheckpointsResult",
     "ListSessionsQuery",
@@ -35,12 +37,21 @@ __all__ = [
     "SessionStatus",
     "SessionSummary",
     "SessionVisibility",
+    "StorageConnectionError",
     "ToolUsageCounts",
     "ToolUsageStats",
     "UpdateSessionRequest",
 ]
 
 JSONValue = Any
+
+# The spec's error names (stakpak's `StorageError` variants) on ironstore's one hierarchy
+# (design §10): NotFound is `NotFoundError`, the root `StorageError` is `DatabaseError`, and
+# `StorageError.from_message(text)` builds the Internal variant. `str(err)` is the bare message
+# (ironstore's errors carry no "Not found: " style prefix; the class names the variant).
+InvalidRequestError = InvalidInputError
+InternalStorageError = QueryError
+StorageConnectionError = BackendUnavailableError
 
 
 class SessionVisibility(enum.StrEnum):

@@ -7,13 +7,21 @@ Tables `sessions` / `checkpoints` (revisions ironstore_0006 / ironstore_ls_0006)
 - Every write is one transaction. `create_checkpoint` first bumps the session's `updated_at`
   (row lock on PostgreSQL, the libSQL writer lock), so concurrent writers of one session get
   gap-free, unique sequence numbers.
-- Soft-deleted sessions are hidden from `list_sessions` unless asked for; `get_session` and
-  `get_checkpoint` still return them; writes to them raise `InvalidInputError`.
+- Soft-deleted sessions are hidden from `list_sessions`, `get_session` and
+  `get_active_checkpoint` (`NotFoundError`) unless asked for (`include_deleted=True`, or an
+  explicit `status` filter when listing) -- issue #6 overrides the spec's "get returns deleted
+  sessions" here. Their checkpoints stay readable by id (`get_checkpoint`) and through
+  `list_checkpoints`; writes to them raise `InvalidInputError`.
 - Undecodable stored state raises `CorruptDataError` naming the checkpoint. With
   `connect(lenient_session_decoding=True)` such a state reads as an empty `CheckpointState` and
   a warning is logged on the `ironstore.sessions` logger (the reference's behaviour, reported).
 - Listing limits: `limit` must be >= 1 (design §11: paged listings), `offset` >= 0, both at
-  most 2**31 - 1.
+  most 2**31 - 1. Filters, LIMIT and OFFSET are always bound parameters.
+- libSQL connection setup (WAL, synchronous=NORMAL, foreign_keys=ON, busy_timeout 5000 ms) is
+  the dialect's; a different busy timeout is a URL parameter: `sqlite+libsql:///app.db?busy_timeout=10000`.
+- Errors: the spec's names map onto ironstore's hierarchy (see `ironstore.records.sessions`):
+  NotFound -> `NotFoundError`, InvalidRequest -> `InvalidInputError`, Internal -> `QueryError`
+  (`CorruptDataError` for undecodable stored data), Connection -> `BackendUnavailableError`.
 """
 
 from __future__ import annotations
@@ -63,52 +71,83 @@ _E = TypeVar("_E", SessionStatus, SessionVisibility)
 
 @runtime_checkable
 class SessionStore(Protocol):
-    """Agent sessions and checkpoints (spec: stores-sessions-checkpoints.md)."""
+    """Agent sessions and checkpoints (spec: stores-sessions-checkpoints.md).
+
+    Identical behaviour on libSQL and PostgreSQL. Every method is one transaction; bad
+    arguments raise `InvalidInputError` (also a `ValueError`) before anything is written.
+    """
 
     def backend_info(self) -> BackendInfo:
-        """Describe the backend (kind, file path or redacted URL)."""
+        """Describe the backend (kind, file path or redacted URL). No I/O; never raises."""
         ...
 
     async def list_sessions(self, query: ListSessionsQuery | None = None) -> ListSessionsResult:
-        """One page of sessions (newest activity first) and the filtered total."""
+        """One page of sessions (newest activity first) and the filtered total.
+
+        ACTIVE sessions only unless `include_deleted` or a `status` filter says otherwise.
+        Raises `InvalidInputError` for a bad query. Read-only.
+        """
         ...
 
-    async def get_session(self, session_id: uuid.UUID) -> Session:
-        """A session (deleted ones included) with its active checkpoint."""
+    async def get_session(self, session_id: uuid.UUID, *, include_deleted: bool = False) -> Session:
+        """A session with its active checkpoint.
+
+        Raises `NotFoundError` for an unknown or (unless `include_deleted`) deleted session,
+        `CorruptDataError` for an undecodable active state. Read-only.
+        """
         ...
 
     async def create_session(self, request: CreateSessionRequest) -> CreateSessionResult:
-        """Create a session and its first checkpoint atomically."""
+        """Create a session and its first checkpoint in one transaction.
+
+        Raises `InvalidInputError` (nothing written). Not idempotent.
+        """
         ...
 
     async def update_session(self, session_id: uuid.UUID, request: UpdateSessionRequest) -> Session:
-        """Change title and/or visibility in one statement; returns the session."""
+        """Change title and/or visibility in one statement; returns the session.
+
+        Raises `NotFoundError` (unknown id), `InvalidInputError` (bad fields, deleted session).
+        """
         ...
 
     async def delete_session(self, session_id: uuid.UUID) -> None:
-        """Soft-delete a session (idempotent)."""
+        """Soft-delete a session. Idempotent; raises `NotFoundError` for an unknown id."""
         ...
 
     async def list_checkpoints(
         self, session_id: uuid.UUID, query: ListCheckpointsQuery | None = None
     ) -> ListCheckpointsResult:
-        """One page of a session's checkpoints, oldest first, and their total."""
+        """One page of a session's checkpoints, oldest first, and their total.
+
+        Raises `NotFoundError` (unknown session), `InvalidInputError` (bad query). Read-only.
+        """
         ...
 
     async def get_checkpoint(self, checkpoint_id: uuid.UUID) -> Checkpoint:
-        """A checkpoint with its full state."""
+        """A checkpoint with its full state, whatever its session's status.
+
+        Raises `NotFoundError`, `CorruptDataError`. Read-only.
+        """
         ...
 
     async def create_checkpoint(self, session_id: uuid.UUID, request: CreateCheckpointRequest) -> Checkpoint:
-        """Append a checkpoint (it becomes the active one) and bump the session's updated_at."""
+        """Append a checkpoint (it becomes the active one) and bump the session's updated_at.
+
+        One transaction. Raises `NotFoundError` (unknown session), `InvalidInputError` (bad
+        state, parent missing or in another session, deleted session). Not idempotent.
+        """
         ...
 
-    async def get_active_checkpoint(self, session_id: uuid.UUID) -> Checkpoint:
-        """The session's most recently created checkpoint."""
+    async def get_active_checkpoint(self, session_id: uuid.UUID, *, include_deleted: bool = False) -> Checkpoint:
+        """The session's most recently created checkpoint (highest per-session sequence).
+
+        Raises `NotFoundError` like `get_session`, or "No active checkpoint". Read-only.
+        """
         ...
 
     async def get_session_stats(self, session_id: uuid.UUID) -> SessionStats:
-        """Statistics (not supported: always the all-zero default)."""
+        """Statistics (not supported: always the all-zero default). No I/O."""
         ...
 
 
@@ -172,6 +211,10 @@ _CHECKPOINT_COLUMNS = (
 )
 
 
+def _deleted_not_found(session_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"Session {session_id} not found (it is deleted; pass include_deleted=True to read it)")
+
+
 class SessionRepository(StoreBase):
     """Repository mixin of `Database` for the SessionStore."""
 
@@ -219,15 +262,18 @@ class SessionRepository(StoreBase):
             raise NotFoundError(f"Session {session_id} not found")
         return _stored_enum(status, SessionStatus, "session status")
 
-    async def _load_session(self, conn: AsyncConnection, session_id: uuid.UUID) -> Session:
+    async def _load_session(self, conn: AsyncConnection, session_id: uuid.UUID, *, include_deleted: bool) -> Session:
         row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
         if row is None:
             raise NotFoundError(f"Session {session_id} not found")
+        status = _stored_enum(row.status, SessionStatus, "session status")
+        if status is SessionStatus.DELETED and not include_deleted:
+            raise _deleted_not_found(session_id)
         return Session(
             id=row.id,
             title=row.title,
             visibility=_stored_enum(row.visibility, SessionVisibility, "session visibility"),
-            status=_stored_enum(row.status, SessionStatus, "session status"),
+            status=status,
             cwd=row.cwd,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -238,10 +284,17 @@ class SessionRepository(StoreBase):
     # ------------------------------------------------------------------ public API
 
     def backend_info(self) -> BackendInfo:
-        """Describe the backend: LOCAL + file path (libSQL) or POSTGRES + redacted URL. No I/O."""
+        """Describe the backend without I/O; never raises.
+
+        libSQL: `LOCAL` with `store_path` = the database file (`":memory:"` for an in-memory
+        database), or `endpoint` = the redacted URL of a remote server. PostgreSQL: `POSTGRES`
+        with `endpoint` = the URL with the password hidden.
+        """
         config = self._config
         if config.backend == "postgres":
             return BackendInfo(kind=BackendKind.POSTGRES, endpoint=config.display_url)
+        if getattr(self, "_in_memory", False):
+            return BackendInfo(kind=BackendKind.LOCAL, store_path=":memory:")
         store_path = str(config.path) if config.path is not None else None
         endpoint = None if config.path is not None else config.display_url
         return BackendInfo(kind=BackendKind.LOCAL, endpoint=endpoint, store_path=store_path)
@@ -249,8 +302,12 @@ class SessionRepository(StoreBase):
     async def list_sessions(self, query: ListSessionsQuery | None = None) -> ListSessionsResult:
         """One page of sessions ordered by `updated_at DESC, id DESC`, plus the filtered total.
 
-        Default: ACTIVE sessions only (`include_deleted=True` or an explicit `status` to see
-        deleted ones). `search` is a case-insensitive (ASCII) literal substring of the title.
+        Same on both backends. Default: ACTIVE sessions only (`include_deleted=True` or an
+        explicit `status` to see deleted ones). `search` is a case-insensitive (ASCII) literal
+        substring of the title (`%`, `_` and `\\` match themselves). Each summary carries the
+        active checkpoint's id, message count and `created_at` (`last_message_at`) from stored
+        columns, so a corrupt state never breaks a listing. `total` counts every match,
+        ignoring limit/offset, in the same read transaction. Defaults: limit 100, offset 0.
         Raises `InvalidInputError` for bad filters, limit < 1 or offset < 0. Read-only.
         """
         if query is None:
@@ -319,21 +376,27 @@ class SessionRepository(StoreBase):
         ]
         return ListSessionsResult(sessions=summaries, total=total)
 
-    async def get_session(self, session_id: uuid.UUID) -> Session:
-        """The session (deleted ones too) with its active checkpoint, read in one transaction.
+    async def get_session(self, session_id: uuid.UUID, *, include_deleted: bool = False) -> Session:
+        """The session with its active (highest-`seq`) checkpoint, read in one transaction.
 
-        Raises `NotFoundError` for an unknown id, `CorruptDataError` if the active state is
-        undecodable. Read-only.
+        Same on both backends. A soft-deleted session is hidden (`NotFoundError`) unless
+        `include_deleted=True`, which returns it with `status` DELETED and `deleted_at` set.
+        Raises `NotFoundError` for an unknown id, `CorruptDataError` if the active state (or a
+        stored enum) is undecodable, `InvalidInputError` for a bad id. Read-only.
         """
         sid = coerce_uuid(session_id, "session_id")
+        show_deleted = _bool_arg(include_deleted, "include_deleted")
         async with self._read() as conn:
-            return await self._load_session(conn, sid)
+            return await self._load_session(conn, sid, include_deleted=show_deleted)
 
     async def create_session(self, request: CreateSessionRequest) -> CreateSessionResult:
         """Insert a session and its first checkpoint (`seq` 1, no parent) in one transaction.
 
-        Returns exactly what a later read returns. Raises `InvalidInputError` for bad fields or
-        an unserialisable state (nothing written). Not idempotent: every call creates a session.
+        Same on both backends: both rows or neither. Returns exactly what a later read returns
+        (millisecond timestamps, the state as decoded from its stored JSON). Raises
+        `InvalidInputError` for bad fields or an unserialisable state (NaN, lone surrogates,
+        non-mapping messages), with nothing written. Not idempotent: every call creates a
+        session.
         """
         if not isinstance(request, CreateSessionRequest):
             raise InvalidInputError(f"request must be a CreateSessionRequest, got {type(request).__name__}")
@@ -372,11 +435,13 @@ class SessionRepository(StoreBase):
         return CreateSessionResult(session_id=session_id, checkpoint=checkpoint)
 
     async def update_session(self, session_id: uuid.UUID, request: UpdateSessionRequest) -> Session:
-        """Set the given fields and `updated_at` in ONE statement, then return the session.
+        """Set the given fields and `updated_at` in ONE UPDATE statement, then return the session.
 
-        An empty request writes nothing. Raises `NotFoundError` (unknown id),
-        `InvalidInputError` (bad fields, or the session is deleted). Idempotent in effect,
-        except that `updated_at` moves to now.
+        Same on both backends; the UPDATE and the re-read are one transaction, so a failure
+        leaves every field unchanged. An empty request writes nothing and returns the session.
+        Raises `NotFoundError` (unknown id), `InvalidInputError` (bad fields, or the session is
+        deleted -- also for an empty request). Idempotent in effect, except that `updated_at`
+        moves to now.
         """
         sid = coerce_uuid(session_id, "session_id")
         if not isinstance(request, UpdateSessionRequest):
@@ -387,7 +452,10 @@ class SessionRepository(StoreBase):
         if request.visibility is not None:
             values["visibility"] = _enum_arg(request.visibility, SessionVisibility, "visibility").value
         if not values:
-            return await self.get_session(sid)
+            async with self._read() as conn:
+                if await self._session_status(conn, sid) is SessionStatus.DELETED:
+                    raise InvalidInputError(f"Session {sid} is deleted")
+                return await self._load_session(conn, sid, include_deleted=False)
         now = self._now()
         async with self._write() as conn:
             updated = (
@@ -401,13 +469,14 @@ class SessionRepository(StoreBase):
             if updated is None:
                 await self._session_status(conn, sid)  # NotFoundError if it does not exist
                 raise InvalidInputError(f"Session {sid} is deleted")
-            return await self._load_session(conn, sid)
+            return await self._load_session(conn, sid, include_deleted=False)
 
     async def delete_session(self, session_id: uuid.UUID) -> None:
         """Soft delete: status DELETED, `deleted_at` = `updated_at` = now; checkpoints kept.
 
-        Idempotent: deleting a deleted session changes nothing. Raises `NotFoundError` for an
-        unknown id.
+        Same on both backends (one UPDATE). Idempotent: deleting a deleted session changes
+        nothing (`updated_at` and `deleted_at` stay). Raises `NotFoundError` for an unknown id,
+        `InvalidInputError` for a bad id.
         """
         sid = coerce_uuid(session_id, "session_id")
         now = self._now()
@@ -428,8 +497,11 @@ class SessionRepository(StoreBase):
     ) -> ListCheckpointsResult:
         """One page of the session's checkpoints in creation (`seq`) order, and their total.
 
-        `include_state=True` fills each summary's `state`. Raises `NotFoundError` for an
-        unknown session, `InvalidInputError` for limit < 1 or offset < 0. Read-only.
+        Same on both backends; deleted sessions included. The default page (limit 100,
+        offset 0) is the *oldest* 100. `include_state=True` fills each summary's `state`
+        (decoded like `get_checkpoint`, so it may raise `CorruptDataError`). Raises
+        `NotFoundError` for an unknown session, `InvalidInputError` for limit < 1 or
+        offset < 0. Read-only.
         """
         sid = coerce_uuid(session_id, "session_id")
         if query is None:
@@ -480,7 +552,9 @@ class SessionRepository(StoreBase):
     async def get_checkpoint(self, checkpoint_id: uuid.UUID) -> Checkpoint:
         """The checkpoint with its full state, whatever its session's status.
 
-        Raises `NotFoundError` (unknown id), `CorruptDataError` (undecodable state). Read-only.
+        Same on both backends. Raises `NotFoundError` (unknown id), `CorruptDataError`
+        (undecodable state, naming the checkpoint; with `connect(lenient_session_decoding=True)`
+        an empty state and a logged warning instead), `InvalidInputError` (bad id). Read-only.
         """
         cid = coerce_uuid(checkpoint_id, "checkpoint_id")
         async with self._read() as conn:
@@ -492,9 +566,12 @@ class SessionRepository(StoreBase):
     async def create_checkpoint(self, session_id: uuid.UUID, request: CreateCheckpointRequest) -> Checkpoint:
         """Append a checkpoint with the next `seq` and set the session's `updated_at`, atomically.
 
-        The new checkpoint becomes the active one. Raises `NotFoundError` (unknown session),
-        `InvalidInputError` (unserialisable state, parent missing or in another session,
-        session deleted) with nothing written. Not idempotent.
+        Same on both backends: the session row is updated first (PostgreSQL row lock; libSQL
+        write lock), so concurrent writers of one session get unique, gap-free sequence
+        numbers. The new checkpoint becomes the active one; the return value equals a later
+        `get_checkpoint`. Raises `NotFoundError` (unknown session), `InvalidInputError`
+        (unserialisable state, parent missing or in another session, session deleted) with
+        nothing written. Not idempotent.
         """
         sid = coerce_uuid(session_id, "session_id")
         if not isinstance(request, CreateCheckpointRequest):
@@ -548,21 +625,29 @@ class SessionRepository(StoreBase):
             )
         return Checkpoint(checkpoint_id, sid, parent_id, state, now, now)
 
-    async def get_active_checkpoint(self, session_id: uuid.UUID) -> Checkpoint:
-        """The session's highest-`seq` checkpoint (deleted sessions too).
+    async def get_active_checkpoint(self, session_id: uuid.UUID, *, include_deleted: bool = False) -> Checkpoint:
+        """The session's highest-`seq` checkpoint (`get_session(id).active_checkpoint`).
 
-        Raises `NotFoundError` for an unknown session or ("No active checkpoint") a session
-        without checkpoints. Read-only.
+        Same on both backends; timestamps and parent links play no part. Raises
+        `NotFoundError` for an unknown session, a deleted one (unless `include_deleted=True`)
+        or ("No active checkpoint") a session without checkpoints; `CorruptDataError` for an
+        undecodable state. Read-only.
         """
         sid = coerce_uuid(session_id, "session_id")
+        show_deleted = _bool_arg(include_deleted, "include_deleted")
         async with self._read() as conn:
-            await self._session_status(conn, sid)
+            if await self._session_status(conn, sid) is SessionStatus.DELETED and not show_deleted:
+                raise _deleted_not_found(sid)
             checkpoint = await self._active_checkpoint(conn, sid)
         if checkpoint is None:
             raise NotFoundError("No active checkpoint")
         return checkpoint
 
     async def get_session_stats(self, session_id: uuid.UUID) -> SessionStats:
-        """`SessionStats()` (all zero) for any id, without touching storage (reference parity)."""
+        """`SessionStats()` (all zero) for any id, without touching storage (reference parity).
+
+        Same on both backends; raises `InvalidInputError` only for an id that is not a UUID.
+        Idempotent.
+        """
         coerce_uuid(session_id, "session_id")
         return SessionStats()
