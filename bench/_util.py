@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 Op = Callable[[], Awaitable[Any]]
@@ -24,8 +24,10 @@ class Pair:
     base: Op
     ours: Op
     iters: int = 200
+    alt: Op | None = None  # optional third side (e.g. the raw driver called inline)
     base_samples: list[float] = field(default_factory=list)  # µs per op, one per repetition
     ours_samples: list[float] = field(default_factory=list)
+    alt_samples: list[float] = field(default_factory=list)
 
     @property
     def base_median(self) -> float:
@@ -34,6 +36,10 @@ class Pair:
     @property
     def ours_median(self) -> float:
         return statistics.median(self.ours_samples)
+
+    @property
+    def alt_median(self) -> float:
+        return statistics.median(self.alt_samples) if self.alt_samples else float("nan")
 
     @property
     def ratio(self) -> float:
@@ -56,35 +62,41 @@ async def run_interleaved(pairs: list[Pair], reps: int, warmup: int = 20) -> Non
         for _ in range(warmup):
             await p.base()
             await p.ours()
+            if p.alt is not None:
+                await p.alt()
     for rep in range(reps):
         for p in pairs:
-            if rep % 2 == 0:
-                p.base_samples.append(await _timed(p.base, p.iters))
-                p.ours_samples.append(await _timed(p.ours, p.iters))
-            else:
-                p.ours_samples.append(await _timed(p.ours, p.iters))
-                p.base_samples.append(await _timed(p.base, p.iters))
+            sides: list[tuple[Op, list[float]]] = [(p.base, p.base_samples), (p.ours, p.ours_samples)]
+            if p.alt is not None:
+                sides.append((p.alt, p.alt_samples))
+            if rep % 2:
+                sides.reverse()
+            for op, samples in sides:
+                samples.append(await _timed(op, p.iters))
 
 
 def fmt_us(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def table(pairs: list[Pair], base_label: str, ratio_label: str = "ironstore / baseline") -> str:
-    lines = [
-        f"| operation | {base_label} µs (median) | ironstore µs (median) | {ratio_label} |",
-        "|---|---:|---:|---:|",
-    ]
+def table(pairs: list[Pair], base_label: str, alt_label: str | None = None) -> str:
+    head = f"| operation | {base_label} µs | ironstore µs | ironstore / {base_label} |"
+    rule = "|---|---:|---:|---:|"
+    if alt_label:
+        head += f" {alt_label} µs | ironstore / {alt_label} |"
+        rule += "---:|---:|"
+    lines = [head, rule]
     for p in pairs:
-        lines.append(
-            f"| {p.name} | {fmt_us(p.base_median)} | {fmt_us(p.ours_median)} | {p.ratio:.2f}x |"
-        )
+        line = f"| {p.name} | {fmt_us(p.base_median)} | {fmt_us(p.ours_median)} | {p.ratio:.2f}x |"
+        if alt_label:
+            line += f" {fmt_us(p.alt_median)} | {p.ours_median / p.alt_median:.2f}x |"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def machine_facts() -> dict[str, str]:
     facts = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),
@@ -121,7 +133,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))
+    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[k]
 
 

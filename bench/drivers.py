@@ -8,7 +8,7 @@ import ironstore
 
 from . import scenario
 from ._util import Pair, run_interleaved
-from .raw import RawLibSQL, RawPG
+from .raw import RawLibSQL, RawLibSQLInline, RawPG
 
 ITERS = {
     "add a message": 200,
@@ -36,14 +36,22 @@ async def compare(backend: str, url: str, path: str | None, reps: int, scale: fl
         await db.run_migrations()
         data = await scenario.populate(db)
         raw = await open_raw(backend, url, path)
+        inline = await RawLibSQLInline.open(path, scenario.DIM) if backend == "libsql" and path else None
         try:
+            sides = scenario.pairs_for(db, raw, data)
+            alts = scenario.pairs_for(db, inline, data, raw_tag="inline") if inline is not None else {}
             pairs = [
-                Pair(name, base, ours, iters=max(5, int(ITERS[name] * scale)))
-                for name, (base, ours) in scenario.pairs_for(db, raw, data).items()
+                Pair(
+                    name, base, ours, iters=max(5, int(ITERS[name] * scale)),
+                    alt=alts[name][0] if name in alts else None,
+                )
+                for name, (base, ours) in sides.items()
             ]
             await run_interleaved(pairs, reps, warmup=max(3, int(20 * scale)))
         finally:
             await raw.close()
+            if inline is not None:
+                await inline.close()
     finally:
         await db.close()
     return pairs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +20,7 @@ DOCS = 40
 CHUNKS_PER_DOC = 5
 SEED = 20240601
 
-WORDS = (
-    "agent memory database migration deploy vector search index token budget routine job "
-    "sandbox secret channel message thread summary schedule heartbeat workspace document "
-    "chunk embedding query latency python rust postgres libsql cache transaction commit"
-).split()
+WORDS = ["agent", "memory", "database", "migration", "deploy", "vector", "search", "index", "token", "budget", "routine", "job", "sandbox", "secret", "channel", "message", "thread", "summary", "schedule", "heartbeat", "workspace", "document", "chunk", "embedding", "query", "latency", "python", "rust", "postgres", "libsql", "cache", "transaction", "commit"]
 
 USER_TEXT = (
     "Can you check why the nightly deploy failed again? The migration step timed out after the "
@@ -57,9 +54,11 @@ class Data:
     query_vec: list[float]
     conv_raw: uuid.UUID  # conversations pre-filled with 120 messages, one per side
     conv_ours: uuid.UUID
+    conv_inline: uuid.UUID
     turn_raw: uuid.UUID  # conversations the agent turns write to
     turn_ours: uuid.UUID
-    seq: dict[str, int] = field(default_factory=lambda: {"raw": 0, "ours": 0})
+    turn_inline: uuid.UUID
+    seq: dict[str, int] = field(default_factory=lambda: {"raw": 0, "ours": 0, "inline": 0})
 
 
 async def populate(db: ironstore.Database) -> Data:
@@ -76,11 +75,11 @@ async def populate(db: ironstore.Database) -> Data:
     job_id = uuid.uuid5(uuid.NAMESPACE_URL, "ironstore-bench-job")
     await db.save_job(JobContext(job_id=job_id, user_id=user, title="bench", description="agent turns"))
     convs = []
-    for _ in range(4):
+    for _ in range(6):
         cid = uuid.UUID(int=rng.getrandbits(128), version=4)
         await db.ensure_conversation(cid, "cli", user)
         convs.append(cid)
-    for cid in convs[:2]:
+    for cid in convs[:3]:
         for i in range(120):
             await db.add_conversation_message(cid, "user" if i % 2 == 0 else "assistant", _sentence(rng, 40))
     await db.set_setting(user, "preferences", SETTING_VALUE)
@@ -91,20 +90,30 @@ async def populate(db: ironstore.Database) -> Data:
         query_vec=_vector(rng),
         conv_raw=convs[0],
         conv_ours=convs[1],
-        turn_raw=convs[2],
-        turn_ours=convs[3],
+        conv_inline=convs[2],
+        turn_raw=convs[3],
+        turn_ours=convs[4],
+        turn_inline=convs[5],
     )
 
 
 SEARCH_CONFIG = SearchConfig()  # limit 10, RRF k=60, 50 candidates per modality
 
 
-def pairs_for(db: ironstore.Database, raw: Any, data: Data) -> dict[str, tuple[Any, Any]]:
-    """name -> (raw coroutine factory, ironstore coroutine factory) doing the same work."""
+def pairs_for(
+    db: ironstore.Database, raw: Any, data: Data, raw_tag: str = "raw"
+) -> dict[str, tuple[Any, Any]]:
+    """name -> (raw coroutine factory, ironstore coroutine factory) doing the same work.
+
+    `raw_tag="inline"` gives a second raw side its own conversations and action sequence."""
     u = data.user
+    conv_raw = data.conv_inline if raw_tag == "inline" else data.conv_raw
+    turn_raw = data.turn_inline if raw_tag == "inline" else data.turn_raw
+    # action sequence numbers: raw 3k, inline 3k+2, ironstore 3k+1 (one job, no collisions)
+    seq_offset = 2 if raw_tag == "inline" else 0
 
     async def raw_add() -> None:
-        await raw.add_message(data.conv_raw, "user", USER_TEXT)
+        await raw.add_message(conv_raw, "user", USER_TEXT)
 
     async def ours_add() -> None:
         await db.add_conversation_message(data.conv_ours, "user", USER_TEXT)
@@ -116,7 +125,7 @@ def pairs_for(db: ironstore.Database, raw: Any, data: Data) -> dict[str, tuple[A
         await db.get_setting(u, "preferences")
 
     async def raw_set_setting() -> None:
-        await raw.set_setting(u, "preferences-raw", SETTING_VALUE)
+        await raw.set_setting(u, f"preferences-{raw_tag}", SETTING_VALUE)
 
     async def ours_set_setting() -> None:
         await db.set_setting(u, "preferences-ours", SETTING_VALUE)
@@ -128,21 +137,23 @@ def pairs_for(db: ironstore.Database, raw: Any, data: Data) -> dict[str, tuple[A
         await db.get_document_by_path(u, None, data.doc_path)
 
     async def raw_list() -> None:
-        await raw.page_messages(data.conv_raw, 50)
+        await raw.page_messages(conv_raw, 50)
 
     async def ours_list() -> None:
         await db.list_conversation_messages_paginated(data.conv_ours, None, 50)
 
     async def raw_turn() -> None:
-        data.seq["raw"] += 1
-        cid = data.turn_raw
+        data.seq[raw_tag] += 1
+        cid = turn_raw
         await raw.ensure_conversation(cid, "cli", u)
         await raw.add_message(cid, "user", USER_TEXT)
         await raw.page_messages(cid, 50)
         await raw.hybrid_search(u, SEARCH_TEXT, data.query_vec)
         await raw.record_llm_call(data.job_id, cid, Decimal("0.0042"))
         await raw.add_message(cid, "assistant", ASSISTANT_TEXT)
-        await raw.save_action(data.job_id, data.seq["raw"] * 2, "memory_search", TOOL_ARGS, TOOL_OUTPUT)
+        await raw.save_action(
+            data.job_id, data.seq[raw_tag] * 3 + seq_offset, "memory_search", TOOL_ARGS, TOOL_OUTPUT
+        )
 
     async def ours_turn() -> None:
         data.seq["ours"] += 1
@@ -161,8 +172,8 @@ def pairs_for(db: ironstore.Database, raw: Any, data: Data) -> dict[str, tuple[A
         await db.save_action(
             data.job_id,
             ActionRecord(
-                id=uuid.uuid4(), sequence=data.seq["ours"] * 2 + 1, tool_name="memory_search",
-                input=TOOL_ARGS, output_raw=TOOL_OUTPUT, duration=__import__("datetime").timedelta(milliseconds=12),
+                id=uuid.uuid4(), sequence=data.seq["ours"] * 3 + 1, tool_name="memory_search",
+                input=TOOL_ARGS, output_raw=TOOL_OUTPUT, duration=timedelta(milliseconds=12),
                 success=True,
             ),
         )

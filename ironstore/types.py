@@ -275,11 +275,12 @@ def read_timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        if value.tzinfo is timezone.utc:
-            return value  # asyncpg's timestamptz values
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        moment: datetime = value
+        if moment.tzinfo is timezone.utc:
+            return moment  # asyncpg's timestamptz values
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
     if value == "":
         return None  # IronClaw's libSQL readers treat "" as absent
     return parse_timestamp(str(value))
