@@ -1,6 +1,6 @@
 """`python -m bench` (what `make bench` runs): every benchmark of issue #9, then BENCHMARKS.md.
 
-    python -m bench                 # full run (about 6-10 minutes on 2 cores)
+    python -m bench                 # full run (about 3-4 minutes on 2 cores)
     python -m bench --quick         # smoke run: fewer repetitions, shorter concurrency
     python -m bench --only drivers  # drivers | peers | concurrency (comma-separated)
 
@@ -343,7 +343,7 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--only", default="drivers,peers,concurrency")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args(argv)
-    reps = args.reps or (3 if args.quick else 11)
+    reps = args.reps or (3 if args.quick else 15)
     scale = args.scale or (0.25 if args.quick else 1.0)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
