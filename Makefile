@@ -30,8 +30,14 @@ lint: install
 	$(BIN)/python -m ruff check ironstore tests
 	$(BIN)/python -m mypy ironstore
 
-bench: install
-	@echo "Benchmarks land with issue #9 (bench/)."
+## Benchmarks of issue #9 (raw drivers, peers, concurrency) -> BENCHMARKS.md. BENCH_ARGS=--quick for a smoke run.
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,17 +1,31 @@
-"""AsyncEngine per backend, connection setup, and translation of driver errors.
+"""AsyncEngine per backend, connection setup, logging, and translation of driver errors.
 
 Everything that knows which driver is underneath lives here (and in `dialects/`): repositories
 see only SQLAlchemy Core and ironstore's own errors.
+
+Logging (stdlib `logging`, nothing is printed; loggers under `ironstore`):
+- `ironstore.sql` at DEBUG: every statement's SQL text (never its parameters) and duration;
+- `ironstore.operations` at DEBUG: every store operation (one transaction) and its duration;
+  at WARNING: operations slower than the threshold, 500 ms by default, set with
+  `connect(..., slow_operation_ms=N)` or the `IRONSTORE_SLOW_OPERATION_MS` variable.
+Messages carry SQL text, method names, durations and the redacted URL only: bound values
+(which may hold secrets) and passwords / tokens are never logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import registry
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import errors
@@ -22,10 +36,81 @@ from .types import dumps_json
 registry.register("sqlite.ironstore_libsql", "ironstore.dialects.libsql", "LibSQLDialect")
 
 WRITE_OPTION = "ironstore_write"
+DEFAULT_SLOW_OPERATION_MS = 500.0
+SLOW_OPERATION_ENV = "IRONSTORE_SLOW_OPERATION_MS"
+
+_sql_log = logging.getLogger("ironstore.sql")
+
+
+@dataclass
+class EngineSettings:
+    """ironstore's own per-engine settings (kept beside the SQLAlchemy engine)."""
+
+    slow_operation_ms: float = DEFAULT_SLOW_OPERATION_MS
+    statement_logging: bool = False
+
+
+_settings: weakref.WeakKeyDictionary[Engine, EngineSettings] = weakref.WeakKeyDictionary()
+
+
+def engine_settings(engine: AsyncEngine) -> EngineSettings:
+    """The settings `create_engine` recorded for this engine (defaults for foreign engines)."""
+    found = _settings.get(engine.sync_engine)
+    if found is None:
+        found = _settings[engine.sync_engine] = EngineSettings()
+    return found
+
+
+def _slow_threshold(value: object) -> float:
+    if value is None:
+        value = os.environ.get(SLOW_OPERATION_ENV) or DEFAULT_SLOW_OPERATION_MS
+    try:
+        ms = float(str(value))
+    except ValueError:
+        raise errors.ConfigurationError(
+            f"slow_operation_ms / {SLOW_OPERATION_ENV} must be a number of milliseconds, got {value!r}"
+        ) from None
+    if not ms >= 0:
+        raise errors.ConfigurationError("slow_operation_ms must be >= 0")
+    return ms
+
+
+def _before_statement(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if context is not None:
+        context._ironstore_t0 = time.perf_counter()
+
+
+def _after_statement(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    t0 = getattr(context, "_ironstore_t0", None)
+    if t0 is None:
+        return
+    elapsed = time.perf_counter() - t0
+    if _sql_log.isEnabledFor(logging.DEBUG):
+        _sql_log.debug(
+            "%.3f ms%s  %s", elapsed * 1000.0, " (executemany)" if executemany else "",
+            " ".join(statement.split()),
+        )
+
+
+def ensure_statement_logging(engine: AsyncEngine) -> bool:
+    """Install the statement-duration hooks (once per engine). They cost a few µs per
+    statement, so they are only installed when `ironstore.sql` is enabled for DEBUG."""
+    settings = engine_settings(engine)
+    if not settings.statement_logging:
+        event.listen(engine.sync_engine, "before_cursor_execute", _before_statement)
+        event.listen(engine.sync_engine, "after_cursor_execute", _after_statement)
+        settings.statement_logging = True
+    return True
 
 
 def create_engine(config: DatabaseConfig, **engine_options: Any) -> AsyncEngine:
-    """The AsyncEngine for a resolved configuration; `engine_options` pass to SQLAlchemy."""
+    """The AsyncEngine for a resolved configuration; `engine_options` pass to SQLAlchemy,
+    except `slow_operation_ms` (ironstore's slow-operation WARNING threshold)."""
+    slow_ms = _slow_threshold(engine_options.pop("slow_operation_ms", None))
     options: dict[str, Any] = {}
     if config.backend == "postgres":
         options.update(json_serializer=dumps_json, json_deserializer=json.loads)
@@ -37,6 +122,9 @@ def create_engine(config: DatabaseConfig, **engine_options: Any) -> AsyncEngine:
     engine = create_async_engine(config.url, **options)
     if config.backend == "libsql":
         event.listen(engine.sync_engine, "begin", _choose_libsql_begin)
+    _settings[engine.sync_engine] = EngineSettings(slow_operation_ms=slow_ms)
+    if _sql_log.isEnabledFor(logging.DEBUG):
+        ensure_statement_logging(engine)
     return engine
 
 
@@ -84,9 +172,11 @@ def translate(exc: BaseException, *, url: str = "", connecting: bool = False) ->
         if any(m in lower for m in _UNIQUE_MARKERS):
             return errors.ConflictError(message)
         return errors.IntegrityError(message)
-    if isinstance(orig, (OSError, ConnectionError)) or any(m in lower for m in _UNAVAILABLE_MARKERS):
-        if connecting or not isinstance(exc, sa_exc.ProgrammingError):
-            return errors.BackendUnavailableError(f"database unavailable{where}: {message}")
+    unavailable = isinstance(orig, (OSError, ConnectionError)) or any(
+        m in lower for m in _UNAVAILABLE_MARKERS
+    )
+    if unavailable and (connecting or not isinstance(exc, sa_exc.ProgrammingError)):
+        return errors.BackendUnavailableError(f"database unavailable{where}: {message}")
     if isinstance(exc, (sa_exc.DataError,)) or "invalid input" in lower or "out of range" in lower:
         return errors.InvalidInputError(message)
     if connecting:

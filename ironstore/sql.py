@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["json_text", "byte_order", "insert_for", "only_on", "exists_on"]
+__all__ = ["byte_order", "exists_on", "insert_for", "json_text", "only_on"]
 
 PG = "postgresql"
 LIBSQL = "sqlite"

@@ -12,7 +12,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -170,14 +170,42 @@ class UUIDType(TypeDecorator[uuid.UUID]):
         return u if _is_pg(dialect) else str(u)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
-        if value is None:
-            return None
-        if isinstance(value, uuid.UUID):
-            return value
-        try:
-            return uuid.UUID(str(value))
-        except ValueError:
-            raise CorruptDataError(f"stored value {value!r:.60} is not a UUID") from None
+        return read_uuid(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
+        # one plain function per value instead of TypeDecorator's two-level dispatch
+        return read_uuid
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+_UUID_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def read_uuid(value: Any) -> uuid.UUID | None:
+    """A stored UUID: driver UUID objects pass; canonical text is parsed on a fast path."""
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    if (
+        type(value) is str
+        and len(value) == 36
+        and value[8] == value[13] == value[18] == value[23] == "-"
+    ):
+        digits = value.replace("-", "")
+        if len(digits) == 32 and digits.isascii() and digits.isalnum():
+            try:
+                number = int(digits, 16)
+            except ValueError:
+                pass
+            else:
+                u: uuid.UUID = _new_object(uuid.UUID)
+                _set_attribute(u, "int", number)
+                _set_attribute(u, "is_safe", _UUID_UNKNOWN)
+                return u
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise CorruptDataError(f"stored value {value!r:.60} is not a UUID") from None
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -208,11 +236,9 @@ def format_timestamp(value: datetime) -> str:
 def parse_timestamp(text: str) -> datetime:
     """Read canonical, RFC 3339 with any offset, and legacy naive (assumed UTC) forms."""
     try:
-        if len(text) == 24 and text[10] == "T" and text[23] == "Z":
-            return datetime(
-                int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
-                int(text[14:16]), int(text[17:19]), int(text[20:23]) * 1000, tzinfo=timezone.utc,
-            )
+        if len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
+            # canonical form: C-level parse (Python >= 3.11 reads the `Z`), aware UTC, ms
+            return datetime.fromisoformat(text)
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise CorruptDataError(f"stored value {text!r:.60} is not a timestamp") from None
@@ -243,15 +269,27 @@ class Timestamp(TypeDecorator[datetime]):
         return format_timestamp(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
-            return value.astimezone(timezone.utc)
-        if value == "":
-            return None  # IronClaw's libSQL readers treat "" as absent
-        return parse_timestamp(str(value))
+        return read_timestamp(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
+        # one plain function per value instead of TypeDecorator's two-level dispatch
+        return read_timestamp
+
+
+def read_timestamp(value: Any) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (None for NULL and IronClaw's "")."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment: datetime = value
+        if moment.tzinfo is timezone.utc:
+            return moment  # asyncpg's timestamptz values
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    if value == "":
+        return None  # IronClaw's libSQL readers treat "" as absent
+    return parse_timestamp(str(value))
 
 
 # --------------------------------------------------------------------------- JSON

@@ -162,12 +162,10 @@ def _present(value: Any, what: str) -> Any:
 
 
 def _message(row: Any) -> ConversationMessage:
-    return ConversationMessage(
-        id=row.id,
-        role=row.role,
-        content=row.content,
-        created_at=_present(row.created_at, f"created_at of message {row.id}"),
-    )
+    id_, role, content, created_at = row  # rows of (id, role, content, created_at); unpacking is cheaper
+    if created_at is None:
+        created_at = _present(created_at, f"created_at of message {id_}")
+    return ConversationMessage(id=id_, role=role, content=content, created_at=created_at)
 
 
 class ConversationRepository(StoreBase):
@@ -258,7 +256,7 @@ class ConversationRepository(StoreBase):
         check_text(user_id, "user_id")
         _optional_text(thread_id, "thread_id")
         document = {} if metadata is None else _metadata_object(metadata)
-        async with self._write() as conn:
+        async with self._write(autocommit=True) as conn:  # one statement
             now = self._now()
             stmt = self._insert(conversations).values(
                 id=conv_id,
@@ -634,7 +632,7 @@ class ConversationRepository(StoreBase):
                     or_(_m.created_at < cursor, and_(_m.created_at == cursor, _m.id < cursor_id))
                 )
         query = query.order_by(_m.created_at.desc(), _m.id.desc()).limit(n + 1)
-        async with self._read() as conn:
+        async with self._read(autocommit=True) as conn:  # one statement
             rows = (await conn.execute(query)).all()
         has_more = len(rows) > n
         page = [_message(row) for row in rows[:n]]
@@ -664,6 +662,6 @@ class ConversationRepository(StoreBase):
             query = query.limit(n)
         if skip:
             query = query.offset(skip)
-        async with self._read() as conn:
+        async with self._read(autocommit=True) as conn:  # one statement
             rows = (await conn.execute(query)).all()
         return [_message(row) for row in rows]

@@ -666,7 +666,8 @@ class JobRepository(StoreBase):
             .returning(job_actions.c.id)
         )
         a = job_actions.c
-        async with self._write() as conn:
+        # one INSERT; on a conflict only a read follows, so the statements need no shared transaction
+        async with self._write(autocommit=True) as conn:
             if (await conn.execute(stmt)).first() is not None:
                 return
             existing = (
@@ -748,7 +749,7 @@ class JobRepository(StoreBase):
             .values(**row)
             .on_conflict_do_nothing(index_elements=[llm_calls.c.id])
         )
-        async with self._write() as conn:
+        async with self._write(autocommit=True) as conn:  # one statement
             await conn.execute(stmt)
         return call_id
 

@@ -557,7 +557,7 @@ class SessionRepository(StoreBase):
         an empty state and a logged warning instead), `InvalidInputError` (bad id). Read-only.
         """
         cid = coerce_uuid(checkpoint_id, "checkpoint_id")
-        async with self._read() as conn:
+        async with self._read(autocommit=True) as conn:  # one statement
             row = (await conn.execute(select(*_CHECKPOINT_COLUMNS).where(checkpoints.c.id == cid))).first()
         if row is None:
             raise NotFoundError(f"Checkpoint {cid} not found")

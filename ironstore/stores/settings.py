@@ -92,7 +92,7 @@ class SettingsRepository(StoreBase):
         stmt = select(settings.c.key, settings.c.value, settings.c.updated_at).where(
             settings.c.user_id == user_id, settings.c.key == key
         )
-        async with self._read() as conn:
+        async with self._read(autocommit=True) as conn:  # one statement
             row = (await conn.execute(stmt)).first()
         return None if row is None else SettingRow(key=row.key, value=row.value, updated_at=row.updated_at)
 
@@ -164,7 +164,8 @@ class SettingsRepository(StoreBase):
         now = self._now()
         for r in rows:
             r["updated_at"] = now
-        async with self._write() as conn:
+        single = len(rows) <= _CHUNK and not replace  # one INSERT: no BEGIN / COMMIT needed
+        async with self._write(autocommit=single) as conn:
             for start in range(0, len(rows), _CHUNK):
                 ins = self._insert(settings).values(rows[start : start + _CHUNK])
                 ins = ins.on_conflict_do_update(

@@ -341,7 +341,7 @@ class WorkspaceRepository(StoreBase):
             .order_by(memory_documents.c.created_at, memory_documents.c.id)
             .limit(1)
         )
-        async with self._read() as conn:
+        async with self._read(autocommit=True) as conn:  # one statement
             docs = await self._find_docs(conn, stmt)
         if not docs:
             raise _not_found(p, user)
