@@ -5,7 +5,9 @@
 
 Per backend and size, in one scope (one user, no agent), 384-dimension embeddings:
 - ingest: documents of 100 chunks written with `insert_chunks` (one transaction per document),
-  with the PostgreSQL HNSW index (`ensure_vector_index(384)`) present from the start;
+  with the PostgreSQL HNSW index (`ensure_vector_index(384)`) present from the start; then
+  `ANALYZE` (what autovacuum does on its own; without statistics PostgreSQL's planner ignores
+  the HNSW index on a freshly loaded table and scans exactly);
 - hybrid search (`hybrid_search`, default SearchConfig: FTS + vector, RRF) p50 / p95 over the
   queries, and the same for vector-only search;
 - recall@10 of vector-only search against the exact cosine top-10 computed with NumPy;
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 
 import ironstore
 from ironstore import SearchConfig
@@ -102,6 +105,8 @@ async def measure(backend: str, url: str, size: int, query_count: int) -> dict[s
         await db.ensure_vector_index(DIMENSION)
         seconds, rows = await ingest(db, corpus)
         log(f"  {backend} {size}: ingested in {seconds:.1f}s")
+        async with db.engine.begin() as conn:  # what autovacuum / a periodic ANALYZE would do
+            await conn.execute(text("ANALYZE"))
         hybrid, vector_only, numpy_times, recalls = [], [], [], []
         vector_config = SearchConfig(limit=10).vector_only()
         for text_query, vector in queries[:3]:  # warm caches and the planner
