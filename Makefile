@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test install demo lint bench clean
+.PHONY: test install demo lint bench bench-workspace clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Workspace ingest + hybrid search at 10k / 100k chunks (issue #5) -> "Workspace search" in BENCHMARKS.md.
+bench-workspace: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.workspace $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -47,6 +47,7 @@ from .protocols import (
     ToolFailureStore,
     WorkspaceStore,
 )
+from .transfer import CopyReport, TableCopy, copy_database
 
 from .records import *  # noqa: F403
 from .records import __all__ as _records
@@ -91,5 +92,8 @@ __all__ = [
     "InvalidMasterKeyError",
     "AccessDeniedError",
     "WasmIntegrityError",
+    "copy_database",
+    "CopyReport",
+    "TableCopy",
     *_records,
 ]

@@ -508,10 +508,13 @@ class Embedding(TypeDecorator[list[float]]):
         if isinstance(value, (bytes, bytearray, memoryview)):
             if len(value) % 4:
                 raise CorruptDataError("stored embedding length is not a multiple of 4 bytes")
-            return np.frombuffer(value, dtype="<f4").tolist()
-        if hasattr(value, "to_list"):
-            return [float(x) for x in value.to_list()]
-        return [float(x) for x in value]
+            stored: list[float] = np.frombuffer(value, dtype="<f4").tolist()
+            return stored
+        # pgvector may hand back shortest-decimal floats; round them to the stored float32 so
+        # both backends return the very same Python floats for the same embedding
+        values = value.to_list() if hasattr(value, "to_list") else value
+        rounded: list[float] = np.asarray(values, dtype=np.float32).tolist()
+        return rounded
 
 
 class Bytes(TypeDecorator[bytes]):

@@ -117,7 +117,7 @@ async def vector_candidates(
         cast, _ = _pg_cast(dim, version)
         if cast:
             distance = f"(c.embedding::{cast}) <=> CAST(CAST(:qvec AS vector) AS {cast})"
-            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(limit, 1000))}"))
+            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(1000, max(200, 2 * limit))}"))
             if version >= (0, 8):
                 await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         else:
@@ -127,7 +127,10 @@ async def vector_candidates(
             f"SELECT {CANDIDATE_COLUMNS}, {distance} AS distance "
             "FROM memory_chunks AS c JOIN memory_documents AS d ON d.id = c.document_id "
             f"WHERE {where} AND c.embedding IS NOT NULL AND vector_dims(c.embedding) = {dim} "
-            "ORDER BY distance, c.id LIMIT :vec_limit"
+            # distance alone: a second sort key would stop the planner from using the HNSW
+            # index for the ORDER BY ... LIMIT. Twice the rows are fetched and ties broken by
+            # id in Python below, so equal distances at the cut are still chosen by id.
+            "ORDER BY distance LIMIT :vec_fetch"
         )
     else:
         qparam = bindparam("qvec", query_vector.astype("<f4").tobytes(), type_=LargeBinary())
@@ -137,9 +140,11 @@ async def vector_candidates(
             f"WHERE {where} AND c.embedding IS NOT NULL AND length(c.embedding) = {4 * dim} "
             "ORDER BY distance, c.id LIMIT :vec_limit"
         )
-    stmt = text(sql).bindparams(*params, qparam, bindparam("vec_limit", limit)).columns(**_TYPES)
+    row_limit = bindparam("vec_fetch", 2 * limit) if dialect == "postgresql" else bindparam("vec_limit", limit)
+    stmt = text(sql).bindparams(*params, qparam, row_limit).columns(**_TYPES)
     rows = [r._mapping for r in (await conn.execute(stmt)).all()]
     rows.sort(key=lambda m: (float(m["distance"]), str(m["chunk_id"])))
+    del rows[limit:]
     return [
         RankedResult(
             chunk_id=m["chunk_id"],
