@@ -18,6 +18,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     UniqueConstraint,
+    and_,
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
@@ -322,12 +323,13 @@ tool_failures = Table(
     Column("id", UUIDType, nullable=False),
     Column("tool_name", SafeText(255), nullable=False),
     Column("error_message", SafeText),
-    Column("error_count", Int32),
-    Column("first_failure", Timestamp),
-    Column("last_failure", Timestamp),
+    # NOT NULL since ironstore_0008 / ironstore_ls_0008 (IronClaw declares them nullable).
+    Column("error_count", Int32, nullable=False),
+    Column("first_failure", Timestamp, nullable=False),
+    Column("last_failure", Timestamp, nullable=False),
     Column("last_build_result", JSONType),
     Column("repaired_at", Timestamp),
-    Column("repair_attempts", Int32),
+    Column("repair_attempts", Int32, nullable=False),
     _pk("tool_failures", "id"),
     UniqueConstraint("tool_name", name="tool_failures_tool_name_key"),
 )
@@ -658,6 +660,19 @@ only_on(
     LIBSQL,
 )
 only_on(Index("idx_routines_user", routines.c.user_id), LIBSQL)
+# ironstore_0008 / ironstore_ls_0008: one enabled webhook routine per path.
+_WEBHOOK_PATH = json_text(routines.c.trigger_config, "path")
+Index(
+    "uq_routines_webhook_path",
+    _WEBHOOK_PATH,
+    unique=True,
+    postgresql_where=and_(
+        routines.c.trigger_type == text("'webhook'"), text("enabled"), _WEBHOOK_PATH.isnot(None)
+    ),
+    sqlite_where=and_(
+        routines.c.trigger_type == text("'webhook'"), text("enabled <> 0"), _WEBHOOK_PATH.isnot(None)
+    ),
+)
 
 routine_runs = Table(
     "routine_runs",

@@ -18,6 +18,7 @@ from ironstore import (
     CronTrigger,
     Database,
     DuplicateRoutineNameError,
+    DuplicateWebhookPathError,
     EventTrigger,
     FullJobAction,
     IntegrityError,
@@ -382,11 +383,31 @@ async def test_webhook_lookup(db: Database) -> None:
     assert await db.get_webhook_routine_by_path(str(no_path.id).upper()) is None
     assert await db.get_webhook_routine_by_path("off") is None
     assert await db.get_webhook_routine_by_path(str(empty.id)) is None
-    # duplicates: the oldest wins deterministically
-    dup = make_routine("dup", trigger=WebhookTrigger(path="Hook"), created_at=T0 - timedelta(days=1))
-    await db.create_routine(dup)
+
+
+async def test_webhook_paths_unique_among_enabled(db: Database) -> None:
+    first = make_routine("a", trigger=WebhookTrigger(path="Hook", secret="s"))
+    await db.create_routine(first)
+    # another user, same path: refused, nothing written (paths are global)
+    with pytest.raises(DuplicateWebhookPathError) as info:
+        await db.create_routine(make_routine("b", "bob", trigger=WebhookTrigger(path="Hook")))
+    assert isinstance(info.value, ConflictError) and info.value.path == "Hook"
+    assert await count(db, routines) == 1
+    # a disabled routine may share the path; enabling it while the first is enabled is refused
+    spare = make_routine("c", trigger=WebhookTrigger(path="Hook"), enabled=False)
+    await db.create_routine(spare)
+    with pytest.raises(DuplicateWebhookPathError):
+        await db.update_routine(replace(spare, enabled=True, description="changed"))
+    stored = await db.get_routine(spare.id)
+    assert stored is not None and not stored.enabled and stored.description == ""
+    # renaming the path onto a free one, or disabling the first, lets it through
+    await db.update_routine(replace(first, enabled=False))
+    assert await db.update_routine(replace(spare, enabled=True))
     got = await db.get_webhook_routine_by_path("Hook")
-    assert got is not None and got.id == dup.id
+    assert got is not None and got.id == spare.id
+    # routines without a path are reached by id and never collide
+    for name in ("n1", "n2"):
+        await db.create_routine(make_routine(name, trigger=WebhookTrigger()))
 
 
 # ----------------------------------------------------------------------------- updates

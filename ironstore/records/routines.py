@@ -27,6 +27,7 @@ __all__ = [
     "UNCHANGED",
     "CronTrigger",
     "DuplicateRoutineNameError",
+    "DuplicateWebhookPathError",
     "EventTrigger",
     "FullJobAction",
     "JSONValue",
@@ -86,6 +87,18 @@ class DuplicateRoutineNameError(ConflictError):
         super().__init__(f"user {user_id!r} already has a routine named {name!r}")
         self.user_id = user_id
         self.name = name
+
+
+class DuplicateWebhookPathError(ConflictError):
+    """Another enabled webhook routine already answers this path (`uq_routines_webhook_path`).
+
+    Paths are global (webhook lookup searches every user), so the other routine may belong to
+    another user; its id is not revealed.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"another enabled webhook routine already uses the path {path!r}")
+        self.path = path
 
 
 # --------------------------------------------------------------------------- triggers

@@ -28,6 +28,7 @@ from ..records.routines import (
     UNCHANGED,
     CronTrigger,
     DuplicateRoutineNameError,
+    DuplicateWebhookPathError,
     EventTrigger,
     FullJobAction,
     JSONValue,
@@ -475,6 +476,14 @@ def _is_name_conflict(exc: ConflictError) -> bool:
     return "routines_user_id_name_key" in text or "routines.name" in text
 
 
+def _raise_specific_conflict(exc: ConflictError, user_id: str, values: dict[str, Any]) -> None:
+    """Re-raise a unique violation on routines as the error naming the colliding field."""
+    if _is_name_conflict(exc):
+        raise DuplicateRoutineNameError(user_id, values["name"]) from None
+    if "uq_routines_webhook_path" in str(exc):
+        raise DuplicateWebhookPathError(str(values["trigger_config"].get("path"))) from None
+
+
 _RUNNING = RunStatus.RUNNING.value
 _ENABLED = routines.c.enabled != False
 
@@ -490,7 +499,9 @@ class RoutineRepository(StoreBase):
         Not idempotent. Validates first (InvalidInputError, nothing written): non-empty name and
         user_id, guardrail and action ranges, valid cron timezone, JSON-able state. notify.user is
         normalised and a blank webhook path stored as None. Raises DuplicateRoutineNameError
-        (a ConflictError) if the user already has that name, ConflictError for a duplicate id.
+        (a ConflictError) if the user already has that name, DuplicateWebhookPathError (a
+        ConflictError) if an enabled webhook routine already listens on that path, ConflictError
+        for a duplicate id.
         """
         values = _definition_values(routine)
         values.update(
@@ -506,8 +517,7 @@ class RoutineRepository(StoreBase):
             async with self._write() as conn:
                 await conn.execute(routines.insert().values(values))
         except ConflictError as exc:
-            if _is_name_conflict(exc):
-                raise DuplicateRoutineNameError(values["user_id"], values["name"]) from None
+            _raise_specific_conflict(exc, values["user_id"], values)
             raise
 
     async def get_routine(self, id: uuid.UUID, *, user_id: str | None = None) -> Routine | None:
@@ -598,7 +608,8 @@ class RoutineRepository(StoreBase):
         Leaves id, user_id, created_at, last_run_at, run_count, consecutive_failures alone.
         Returns False if no routine has that id, or (optimistic concurrency) if
         `expected_updated_at` is given and no longer matches. Same validation as create_routine;
-        DuplicateRoutineNameError when renaming onto an existing name of the user.
+        DuplicateRoutineNameError when renaming onto an existing name of the user,
+        DuplicateWebhookPathError when enabling or moving a webhook onto a path in use.
         """
         values = _definition_values(routine)
         rid = coerce_uuid(routine.id, "routine id")
@@ -611,8 +622,7 @@ class RoutineRepository(StoreBase):
             async with self._write() as conn:
                 row = (await conn.execute(stmt)).first()
         except ConflictError as exc:
-            if _is_name_conflict(exc):
-                raise DuplicateRoutineNameError(str(routine.user_id), values["name"]) from None
+            _raise_specific_conflict(exc, str(routine.user_id), values)
             raise
         return row is not None
 
