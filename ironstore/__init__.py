@@ -9,12 +9,14 @@ from __future__ import annotations
 from .config import DatabaseConfig
 from .database import Database, StoreOptions, connect
 from .errors import (
+    AdoptionError,
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
     CorruptDataError,
     DatabaseError,
     DocumentNotFoundError,
+    EncryptionKeyError,
     IntegrityError,
     InvalidInputError,
     MigrationError,
@@ -45,12 +47,14 @@ from .protocols import (
     SessionStore,
     SettingsStore,
     ToolFailureStore,
+    WasmChannelStore,
+    WasmToolStore,
     WorkspaceStore,
 )
 from .transfer import CopyReport, TableCopy, copy_database
 
+from . import records
 from .records import *  # noqa: F403
-from .records import __all__ as _records
 
 __version__ = "0.1.0"
 
@@ -69,10 +73,12 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "BackendUnavailableError",
+    "EncryptionKeyError",
     "QueryError",
     "SearchError",
     "MigrationError",
     "SchemaOutOfDateError",
+    "AdoptionError",
     "ConversationStore",
     "JobStore",
     "SandboxStore",
@@ -83,6 +89,8 @@ __all__ = [
     "SessionStore",
     "SessionStorage",
     "SecretsStore",
+    "WasmToolStore",
+    "WasmChannelStore",
     "StoreOptions",
     "SecretsError",
     "SecretNotFoundError",
@@ -95,5 +103,5 @@ __all__ = [
     "copy_database",
     "CopyReport",
     "TableCopy",
-    *_records,
 ]
+__all__ += records.__all__

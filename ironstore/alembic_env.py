@@ -68,5 +68,5 @@ def _run_online(context: Any, connection: Connection, backend: str, options: dic
         if backend == "postgres":
             # serialise concurrent migrators; released when the transaction ends
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-        check_adoptable(connection)
+        check_adoptable(connection, backend)
         context.run_migrations()

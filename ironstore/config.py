@@ -81,7 +81,8 @@ def _remote_libsql(url_text: str, token: str | None, replica_path: str | None) -
     """A remote libSQL server, or an embedded replica (local file synced from it)."""
     parsed = make_url(url_text)
     query = dict(parsed.query)
-    token = query.pop("authToken", None) or query.pop("auth_token", None) or token
+    found = query.pop("authToken", None) or query.pop("auth_token", None)
+    token = (found if isinstance(found, str) else found[0] if found else None) or token
     remote = parsed.set(query=query).render_as_string(hide_password=False)
     if replica_path:
         q = {"sync_url": remote}
@@ -129,7 +130,8 @@ def resolve(
     dimension = parse_dimension(embedding_dimension, "embedding_dimension")
     if dimension is None:
         dimension = parse_dimension(env.get("EMBEDDING_DIMENSION"), "EMBEDDING_DIMENSION")
-    if encryption_key is None:
+    key_from_env = encryption_key is None
+    if key_from_env:
         encryption_key = env.get("IRONSTORE_ENCRYPTION_KEY") or None
 
     backend: Backend
@@ -158,9 +160,11 @@ def resolve(
             backend = "libsql"
             driver_url, path = _libsql_file(libsql_path or str(DEFAULT_PATH))
 
+    if encryption_key is not None and key_from_env and (backend != "libsql" or path is None):
+        encryption_key = None  # the environment's key is for local libSQL files; others ignore it
     if encryption_key is not None:
-        if backend != "libsql":
-            raise ConfigurationError("encryption_key applies to libSQL files only")
+        if backend != "libsql" or path is None:
+            raise ConfigurationError("encryption_key applies to local libSQL files only")
         if not isinstance(encryption_key, str) or not encryption_key:
             raise ConfigurationError("encryption_key must be a non-empty string")
         driver_url = driver_url.update_query_dict({"encryption_key": encryption_key})

@@ -14,7 +14,8 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import migrations
 from .config import Backend, DatabaseConfig, resolve
 from .engine import create_engine, translate
-from .errors import DatabaseError, MigrationError
+from .errors import DatabaseError, EncryptionKeyError, MigrationError
 from .stores._base import Clock, StoreBase, _writer_lock
 from .stores.conversations import ConversationRepository
 from .stores.jobs import JobRepository
@@ -34,6 +35,11 @@ from .stores.settings import SettingsRepository
 from .stores.tool_failures import ToolFailureRepository
 from .stores.wasm_channels import WasmChannelRepository
 from .stores.wasm_tools import WasmToolRepository
+
+if TYPE_CHECKING:
+    from .adopt import AdoptionReport
+
+T = TypeVar("T")
 from .stores.workspace import WorkspaceRepository
 
 
@@ -123,15 +129,36 @@ class Database(
                 await conn.exec_driver_sql(probe)
         except Exception as exc:
             await self._engine.dispose()
-            raise translate(exc, url=self._config.display_url, connecting=True) from exc
+            error = translate(exc, url=self._config.display_url, connecting=True)
+            raise (_encryption_problem(self._config, error) or error) from exc
 
     async def run_migrations(self, revision: str = "head") -> None:
         """Upgrade the schema with this backend's Alembic tree. Safe to call concurrently.
 
+        An IronClaw v0.22.0 database is adopted first (see `adopt()`), in the same transaction.
         PostgreSQL: holds an advisory lock for the duration; libSQL: one BEGIN IMMEDIATE
         transaction (and the in-process writer lock). Raises `MigrationError` if the database
-        cannot be upgraded (e.g. pgvector is not installed on the server).
+        cannot be upgraded (e.g. pgvector is not installed on the server, or the database is at
+        a revision this version of ironstore does not know: `SchemaOutOfDateError`).
         """
+        backend = self._config.backend
+        await self._in_migration_transaction(lambda conn: migrations.upgrade(conn, backend, revision))
+
+    async def adopt(self) -> AdoptionReport:
+        """Adopt a database IronClaw v0.22.0 created, without upgrading past the baseline.
+
+        Verifies IronClaw's bookkeeping and tables, rewrites legacy libSQL timestamp text into the
+        canonical form and stamps the baseline revision, all in one transaction; `run_migrations`
+        continues from there. Not idempotent: raises `MigrationError` for a database ironstore
+        already manages, and for IronClaw databases older or newer than v0.22.0 (nothing changed).
+        """
+        from .adopt import adopt
+
+        backend = self._config.backend
+        return await self._in_migration_transaction(lambda conn: adopt(conn, backend))
+
+    async def _in_migration_transaction(self, work: Callable[[Any], T]) -> T:
+        """Run schema work on one write connection, serialised like migrations, and commit it."""
         backend = self._config.backend
         lock = _writer_lock(self._lock_key) if self._lock_key else None
         try:
@@ -143,15 +170,16 @@ class Database(
                     async with self._write_engine.connect() as conn:
                         if backend == "postgres":
                             await conn.run_sync(_require_pgvector)
-                        await conn.run_sync(migrations.upgrade, backend, revision)
+                        result = await conn.run_sync(work)
                         await conn.commit()
+                        return result
                 finally:
                     if lock is not None:
                         lock.release()
         except DatabaseError:
             raise
         except Exception as exc:
-            raise MigrationError(f"migration failed: {translate(exc, url=self._config.display_url)}") from exc
+            raise migrations.as_migration_error(exc, self._config.display_url) from exc
 
     async def current_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""
@@ -176,6 +204,37 @@ class Database(
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _encryption_problem(config: DatabaseConfig, error: DatabaseError) -> EncryptionKeyError | None:
+    """Explain a libSQL file that would not open because of its encryption key, if that is why."""
+    path = config.path
+    if config.backend != "libsql" or path is None or "not a database" not in str(error):
+        return None
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return None
+    if len(header) < len(SQLITE_HEADER):
+        return None
+    plaintext = header == SQLITE_HEADER
+    if plaintext and config.encryption_key:
+        return EncryptionKeyError(
+            f"{path} is not encrypted but an encryption key was given; "
+            "open it without encryption_key / IRONSTORE_ENCRYPTION_KEY"
+        )
+    if not plaintext and not config.encryption_key:
+        return EncryptionKeyError(
+            f"{path} is encrypted (or is not a database); pass encryption_key= or set "
+            "IRONSTORE_ENCRYPTION_KEY"
+        )
+    if not plaintext:
+        return EncryptionKeyError(f"{path} could not be decrypted: wrong encryption key (or not a database)")
+    return None
 
 
 PGVECTOR_EXTENSION = "vector"

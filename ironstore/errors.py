@@ -19,10 +19,12 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "BackendUnavailableError",
+    "EncryptionKeyError",
     "QueryError",
     "SearchError",
     "MigrationError",
     "SchemaOutOfDateError",
+    "AdoptionError",
     "ConfigurationError",
     "redact",
 ]
@@ -73,6 +75,10 @@ class BackendUnavailableError(DatabaseError):
     """The database cannot be reached or opened (connect failures, timeouts, locked files)."""
 
 
+class EncryptionKeyError(BackendUnavailableError):
+    """A libSQL file cannot be opened with the given encryption key (missing, wrong or needless)."""
+
+
 class QueryError(DatabaseError):
     """Any other failure reported by the database driver."""
 
@@ -87,6 +93,10 @@ class MigrationError(DatabaseError):
 
 class SchemaOutOfDateError(MigrationError):
     """The database schema is behind (or ahead of) this version of ironstore."""
+
+
+class AdoptionError(MigrationError):
+    """The database is not one ironstore can adopt (not IronClaw v0.22.0, or incomplete)."""
 
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")

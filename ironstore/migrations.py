@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from .errors import MigrationError
+from .errors import MigrationError, SchemaOutOfDateError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TREES = {"postgres": "alembic", "libsql": "alembic_libsql"}
@@ -33,10 +33,12 @@ _IRONCLAW_MARKERS = {"refinery_schema_history", "_migrations"}
 
 
 def tree_path(backend: str) -> Path:
-    path = PROJECT_ROOT / TREES[backend]
-    if not (path / "env.py").exists():
-        raise MigrationError(f"migration tree {path} not found (install ironstore from source)")
-    return path
+    """The backend's Alembic tree: the copy inside an installed wheel, else the checkout's own."""
+    packaged = Path(__file__).resolve().parent / "trees" / TREES[backend]
+    for path in (packaged, PROJECT_ROOT / TREES[backend]):
+        if (path / "env.py").exists():
+            return path
+    raise MigrationError(f"migration tree {TREES[backend]}/ not found in the installed ironstore")
 
 
 def alembic_config(backend: str, url: str | None = None) -> Config:
@@ -55,20 +57,32 @@ def head_revision(backend: str) -> str:
     return head
 
 
+def knows_revision(backend: str, revision: str) -> bool:
+    """Whether this version's tree for the backend contains `revision`."""
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config(backend)).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def check_adoptable(connection: Connection) -> None:
-    """Refuse to lay the baseline over tables that some other tool created."""
+def check_adoptable(connection: Connection, backend: str) -> None:
+    """Before upgrading: adopt an IronClaw database in place; refuse tables another tool created."""
+    from .adopt import IRONCLAW_MARKERS, adopt
+
     tables = set(inspect(connection).get_table_names())
     if "alembic_version" in tables:
         return
+    if IRONCLAW_MARKERS[backend] in tables:
+        adopt(connection, backend)
+        return
     if tables & _IRONCLAW_MARKERS:
-        raise MigrationError(
-            "this database was created by IronClaw and is not adopted yet; "
-            "run `ironstore adopt` (adoption is not available in this version)"
-        )
+        raise MigrationError("this database holds IronClaw tables of the other backend's layout")
     if "conversations" in tables:
         raise MigrationError("the database already has ironstore-like tables but no alembic_version")
 
@@ -103,6 +117,23 @@ def downgrade(connection: Connection, backend: str, revision: str) -> None:
     cfg = alembic_config(backend)
     cfg.attributes["connection"] = connection
     command.downgrade(cfg, revision)
+
+
+def as_migration_error(exc: BaseException, display_url: str) -> MigrationError:
+    """A failed migration as ironstore's error; an unknown stored revision is SchemaOutOfDateError."""
+    from alembic.util import CommandError
+
+    from .engine import translate
+
+    message = str(exc)
+    if isinstance(exc, CommandError) and "Can't locate revision" in message:
+        return SchemaOutOfDateError(
+            f"the database is at a revision this version of ironstore does not know ({message}); "
+            "upgrade ironstore, or open the database with the version that migrated it"
+        )
+    if isinstance(exc, CommandError):
+        return MigrationError(f"migration failed: {message}")
+    return MigrationError(f"migration failed: {translate(exc, url=display_url)}")
 
 
 # ----------------------------------------------------------------------------- drift
@@ -167,7 +198,7 @@ def schema_drift(connection: Connection, backend: str) -> list[Any]:
     ctx = MigrationContext.configure(connection, opts=migration_options(backend))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*expression-based index.*")
-        diffs = compare_metadata(ctx, metadata)
+        diffs: list[Any] = compare_metadata(ctx, metadata)
     if backend == "libsql":
         diffs = _without_libsql_naming_noise(connection, diffs)
     return diffs
@@ -197,6 +228,8 @@ def _libsql_fk_actions(connection: Connection, table: str) -> dict[tuple[Any, ..
 
 
 def _without_libsql_naming_noise(connection: Connection, diffs: list[Any]) -> list[Any]:
+    import warnings
+
     from .schema import metadata
 
     inspector = inspect(connection)
@@ -227,7 +260,10 @@ def _without_libsql_naming_noise(connection: Connection, diffs: list[Any]) -> li
         if kind == "add_constraint" and diff[1].__visit_name__ == "unique_constraint":
             uc = diff[1]
             columns = [c.name for c in uc.columns]
-            existing = [u["column_names"] for u in inspector.get_unique_constraints(uc.table.name)]
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*expression-based index.*")
+                uniques = inspector.get_unique_constraints(uc.table.name)
+            existing = [u["column_names"] for u in uniques]
             if columns in existing:
                 continue
         kept.append(diff)

@@ -317,3 +317,37 @@ def test_report_ok_reflects_tables() -> None:
     assert CopyReport("libsql", "postgres", (good,)).ok
     assert not CopyReport("libsql", "postgres", (good, bad)).ok
     assert CopyReport("libsql", "postgres", (good, bad)).mismatched() == ["b"]
+
+
+async def test_cli_copy_round_trip_and_rerun(
+    libsql_url: str, blank_postgres_url: str, blank_libsql_url: str
+) -> None:
+    """`ironstore copy` as a user runs it: libSQL -> PostgreSQL -> libSQL, then a rerun."""
+    import json
+    import subprocess
+    import sys
+
+    db = await open_db(libsql_url)
+    try:
+        await populate(db)
+    finally:
+        await db.close()
+    env = {**os.environ, "EMBEDDING_DIMENSION": str(DIMENSION)}
+
+    def copy(source: str, target: str) -> tuple[dict[str, Any], str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "ironstore", "copy", "--from", source, "--to", target, "--json",
+             "--batch-size", "7"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    there, progress = copy(libsql_url, blank_postgres_url)
+    assert there["ok"] and there["target_backend"] == "postgres" and there["copied_rows"] > 25
+    assert "conversation_messages" in progress  # one progress line per table off a terminal
+    again, _ = copy(libsql_url, blank_postgres_url)
+    assert again["ok"] and again["copied_rows"] == 0
+    back, _ = copy(blank_postgres_url, blank_libsql_url)
+    assert back["ok"] and back["copied_rows"] == there["copied_rows"]
+    assert await dump(blank_libsql_url) == await dump(libsql_url)
