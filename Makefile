@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test install demo lint bench bench-workspace clean
+.PHONY: test install demo lint docs bench bench-workspace clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,19 @@ test: install
 demo: install
 	$(BIN)/python -m ironstore.demo
 
-lint: install
-	$(BIN)/python -m pip install -q ruff mypy
-	$(BIN)/python -m ruff check ironstore tests
-	$(BIN)/python -m mypy ironstore
+## ruff and mypy --strict (pinned in the `dev` extra); CI runs it. tests/test_protocols.py is
+## type-checked too: it fails to check if Database stops satisfying a store Protocol.
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/python -m ruff check ironstore tests docs bench
+	$(BIN)/python -m mypy ironstore tests/test_protocols.py
+
+## Rewrite docs/api.md from the docstrings (a test fails when it is stale).
+docs: install
+	$(BIN)/python docs/build_api.py
 
 ## Benchmarks of issue #9 (raw drivers, peers, concurrency) -> BENCHMARKS.md. BENCH_ARGS=--quick for a smoke run.
 BENCH_ARGS ?=

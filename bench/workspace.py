@@ -152,8 +152,10 @@ def report(results: list[dict[str, Any]], command: str, facts: dict[str, str]) -
         "recall@10 is vector-only search against the exact top-10 (target >= 0.95); ingest target",
         ">= 2,000 chunks/s.",
         "",
-        "| backend | chunks | ingest chunks/s | hybrid p50 | hybrid p95 | vector-only p50 | NumPy p50 "
-        "| hybrid / NumPy | recall@10 |",
+        (
+            "| backend | chunks | ingest chunks/s | hybrid p50 | hybrid p95 | vector-only p50 | NumPy p50 "
+            "| hybrid / NumPy | recall@10 |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from . import records
 from .config import DatabaseConfig
 from .database import Database, StoreOptions, connect
 from .errors import (
@@ -27,16 +28,6 @@ from .errors import (
     StorageError,
     WorkspaceError,
 )
-from .stores.secrets_errors import (
-    AccessDeniedError,
-    DecryptionFailedError,
-    EncryptionFailedError,
-    InvalidMasterKeyError,
-    SecretExpiredError,
-    SecretNotFoundError,
-    SecretsError,
-    WasmIntegrityError,
-)
 from .protocols import (
     ConversationStore,
     JobStore,
@@ -51,57 +42,73 @@ from .protocols import (
     WasmToolStore,
     WorkspaceStore,
 )
+from .records.conversations import *
+from .records.jobs import *
+from .records.routines import *
+from .records.sandbox import *
+from .records.secrets import *
+from .records.sessions import *
+from .records.settings import *
+from .records.tool_failures import *
+from .records.workspace import *
+from .stores.secrets_errors import (
+    AccessDeniedError,
+    DecryptionFailedError,
+    EncryptionFailedError,
+    InvalidMasterKeyError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretsError,
+    WasmIntegrityError,
+)
 from .transfer import CopyReport, TableCopy, copy_database
-
-from . import records
-from .records import *  # noqa: F403
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "connect",
+    "AccessDeniedError",
+    "AdoptionError",
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConversationStore",
+    "CopyReport",
+    "CorruptDataError",
     "Database",
     "DatabaseConfig",
     "DatabaseError",
-    "StorageError",
-    "WorkspaceError",
-    "InvalidInputError",
-    "ConfigurationError",
-    "NotFoundError",
-    "DocumentNotFoundError",
-    "IntegrityError",
-    "ConflictError",
-    "CorruptDataError",
-    "BackendUnavailableError",
-    "EncryptionKeyError",
-    "QueryError",
-    "SearchError",
-    "MigrationError",
-    "SchemaOutOfDateError",
-    "AdoptionError",
-    "ConversationStore",
-    "JobStore",
-    "SandboxStore",
-    "RoutineStore",
-    "ToolFailureStore",
-    "SettingsStore",
-    "WorkspaceStore",
-    "SessionStore",
-    "SessionStorage",
-    "SecretsStore",
-    "WasmToolStore",
-    "WasmChannelStore",
-    "StoreOptions",
-    "SecretsError",
-    "SecretNotFoundError",
-    "SecretExpiredError",
     "DecryptionFailedError",
+    "DocumentNotFoundError",
     "EncryptionFailedError",
+    "EncryptionKeyError",
+    "IntegrityError",
+    "InvalidInputError",
     "InvalidMasterKeyError",
-    "AccessDeniedError",
-    "WasmIntegrityError",
-    "copy_database",
-    "CopyReport",
+    "JobStore",
+    "MigrationError",
+    "NotFoundError",
+    "QueryError",
+    "RoutineStore",
+    "SandboxStore",
+    "SchemaOutOfDateError",
+    "SearchError",
+    "SecretExpiredError",
+    "SecretNotFoundError",
+    "SecretsError",
+    "SecretsStore",
+    "SessionStorage",
+    "SessionStore",
+    "SettingsStore",
+    "StorageError",
+    "StoreOptions",
     "TableCopy",
+    "ToolFailureStore",
+    "WasmChannelStore",
+    "WasmIntegrityError",
+    "WasmToolStore",
+    "WorkspaceError",
+    "WorkspaceStore",
+    "connect",
+    "copy_database",
 ]
 __all__ += records.__all__

@@ -11,11 +11,11 @@ import dataclasses
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -133,7 +133,7 @@ class Database(
             raise (_encryption_problem(self._config, error) or error) from exc
 
     async def run_migrations(self, revision: str = "head") -> None:
-        """Upgrade the schema with this backend's Alembic tree. Safe to call concurrently.
+        """Upgrade the schema with this backend's Alembic tree. Idempotent; safe concurrently.
 
         An IronClaw v0.22.0 database is adopted first (see `adopt()`), in the same transaction.
         PostgreSQL: holds an advisory lock for the duration; libSQL: one BEGIN IMMEDIATE
@@ -194,7 +194,7 @@ class Database(
             if self._memory_cleanup is not None:
                 self._memory_cleanup()
 
-    async def __aenter__(self) -> Database:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -11,6 +11,8 @@ from .stores.secrets import SecretsStore
 from .stores.sessions import SessionStore
 from .stores.settings import SettingsStore
 from .stores.tool_failures import ToolFailureStore
+from .stores.wasm_channels import WasmChannelStore
+from .stores.wasm_tools import WasmToolStore
 from .stores.workspace import WorkspaceStore
 
 SessionStorage = SessionStore
@@ -18,12 +20,14 @@ SessionStorage = SessionStore
 __all__ = [
     "ConversationStore",
     "JobStore",
-    "SandboxStore",
     "RoutineStore",
-    "ToolFailureStore",
-    "SettingsStore",
-    "WorkspaceStore",
-    "SessionStore",
-    "SessionStorage",
+    "SandboxStore",
     "SecretsStore",
+    "SessionStorage",
+    "SessionStore",
+    "SettingsStore",
+    "ToolFailureStore",
+    "WasmChannelStore",
+    "WasmToolStore",
+    "WorkspaceStore",
 ]

@@ -13,7 +13,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,23 +27,23 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from .errors import CorruptDataError, InvalidInputError
 
 __all__ = [
-    "UUIDType",
-    "Timestamp",
-    "JSONType",
-    "DecimalText",
-    "TextArray",
     "BoolInt",
-    "Embedding",
     "Bytes",
-    "SafeText",
+    "DecimalText",
+    "Embedding",
     "Int32",
     "Int64",
-    "to_utc_ms",
+    "JSONType",
+    "SafeText",
+    "TextArray",
+    "Timestamp",
+    "UUIDType",
+    "check_text",
+    "coerce_uuid",
+    "dumps_json",
     "format_timestamp",
     "parse_timestamp",
-    "dumps_json",
-    "coerce_uuid",
-    "check_text",
+    "to_utc_ms",
 ]
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -218,7 +218,7 @@ def to_utc_ms(value: object, what: str = "timestamp") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInputError(f"{what} must be timezone-aware (got a naive datetime)")
     try:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise InvalidInputError(f"{what} {value!r} is out of range in UTC") from None
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
@@ -243,7 +243,7 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError:
         raise CorruptDataError(f"stored value {text!r:.60} is not a timestamp") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     try:
         return to_utc_ms(parsed)
     except InvalidInputError:
@@ -282,11 +282,11 @@ def read_timestamp(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         moment: datetime = value
-        if moment.tzinfo is timezone.utc:
+        if moment.tzinfo is UTC:
             return moment  # asyncpg's timestamptz values
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
     if value == "":
         return None  # IronClaw's libSQL readers treat "" as absent
     return parse_timestamp(str(value))
@@ -364,7 +364,7 @@ def check_decimal(value: object, what: str = "decimal") -> Decimal:
         raise InvalidInputError(f"{what} must be a Decimal, got {type(value).__name__}")
     if not value.is_finite():
         raise InvalidInputError(f"{what} must be finite (no NaN or Infinity)")
-    sign, digits, exponent = value.as_tuple()
+    _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     scale = max(0, -exponent)
     significant = max(len(digits), scale) if exponent < 0 else len(digits) + exponent

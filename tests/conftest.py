@@ -11,6 +11,8 @@ from ironstore import Database
 
 pytest_plugins = ["ironstore.testing"]
 
+collect_ignore = ["sample_project"]  # a user's project, run as a subprocess by test_plugin.py
+
 
 @pytest.fixture
 async def db(ironstore_db: Database) -> Database:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 
@@ -22,7 +22,7 @@ def _row(writer: int, n: int) -> dict[str, object]:
         "user_id": f"writer-{writer}",
         "key": f"k{n:04d}",
         "value": {"writer": writer, "n": n},
-        "updated_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
 
 

@@ -110,3 +110,22 @@ async def test_credentials_and_values_are_never_logged(
     text = "\n".join(r.getMessage() for r in records) + capsys.readouterr().err
     for secret in (SECRET_VALUE, SETTING_TOKEN, PASSWORD, MASTER_KEY):
         assert secret not in text
+
+
+def test_library_modules_never_print() -> None:
+    """Diagnostics go through `logging`; only the command line and the demo write to stdout."""
+    import ast
+    from pathlib import Path
+
+    import ironstore
+
+    package = Path(ironstore.__file__).parent
+    allowed = {"cli.py", "demo.py", "__main__.py"}
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name in allowed or "trees" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert offenders == []

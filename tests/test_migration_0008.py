@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import func, inspect, select, update
 
 import ironstore
-from ironstore import Database, IntegrityError, LightweightAction, Routine, WebhookTrigger, migrations
+from ironstore import (
+    Database,
+    IntegrityError,
+    LightweightAction,
+    Routine,
+    WebhookTrigger,
+    migrations,
+)
 from ironstore.schema import routines, tool_failures
 
 T0 = datetime(2025, 6, 7, 8, 9, 10, 123000, tzinfo=UTC)

@@ -246,6 +246,10 @@ async def test_duplicate_name_and_id(db: Database) -> None:
     await db.create_routine(other)
     with pytest.raises(DuplicateRoutineNameError):
         await db.update_routine(replace(other, name="r"))
+    # update_routine never moves a routine to another user: the error names the stored owner
+    with pytest.raises(DuplicateRoutineNameError) as renamed:
+        await db.update_routine(replace(other, name="r", user_id="mallory"))
+    assert renamed.value.user_id == "alice"
     assert await count(db, routines) == 3
 
 

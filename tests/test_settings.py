@@ -137,6 +137,15 @@ async def test_set_all_many_keys(db: Database) -> None:
     assert await db.get_all_settings("u") == data
 
 
+async def test_set_all_replace_many_keys_under_a_frozen_clock(ironstore_connect: Connect) -> None:
+    """Replacing more keys than one INSERT batch holds removes every old key, whatever its timestamp."""
+    db = await ironstore_connect(clock=FakeClock())  # every write gets the same instant
+    await db.set_all_settings("u", {f"old{i:04d}": i for i in range(700)})
+    new = {f"new{i:04d}": i for i in range(701)}
+    await db.set_all_settings("u", new, replace=True)
+    assert await db.get_all_settings("u") == new
+
+
 async def test_set_all_is_atomic(db: Database) -> None:
     await db.set_setting("u", "a", "old")
     with pytest.raises(InvalidInputError):

@@ -7,7 +7,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -85,7 +85,7 @@ def test_bind_forms_per_dialect() -> None:
     assert UUIDType().process_bind_param(str(u).upper(), PG) == u
     ts = datetime(2026, 3, 7, 12, 34, 56, 789999, tzinfo=timezone(timedelta(hours=2)))
     assert Timestamp().process_bind_param(ts, LS) == "2026-03-07T10:34:56.789Z"
-    assert Timestamp().process_bind_param(ts, PG) == datetime(2026, 3, 7, 10, 34, 56, 789000, tzinfo=timezone.utc)
+    assert Timestamp().process_bind_param(ts, PG) == datetime(2026, 3, 7, 10, 34, 56, 789000, tzinfo=UTC)
     assert DecimalText().process_bind_param(Decimal("1E+2"), LS) == "100"
     assert DecimalText().process_bind_param(Decimal("1.50"), LS) == "1.50"
     assert JSONType().process_bind_param({"a": "é", "b": [1]}, LS) == '{"a":"é","b":[1]}'
@@ -148,7 +148,7 @@ def test_escaped_backslash_u0000_text_is_not_a_nul() -> None:
 
 
 def test_timestamp_reader_accepts_ironclaw_and_legacy_forms() -> None:
-    utc = timezone.utc
+    utc = UTC
     assert parse_timestamp("2026-03-07T12:34:56.789Z") == datetime(2026, 3, 7, 12, 34, 56, 789000, utc)
     assert parse_timestamp("2026-03-07T14:34:56.789123+02:00") == datetime(2026, 3, 7, 12, 34, 56, 789000, utc)
     assert parse_timestamp("2026-03-07 12:34:56.5") == datetime(2026, 3, 7, 12, 34, 56, 500000, utc)
@@ -173,8 +173,8 @@ def test_corrupt_stored_values_raise_corrupt_data() -> None:
 
 
 def test_canonical_timestamp_sorts_like_time() -> None:
-    a = datetime(999, 1, 1, tzinfo=timezone.utc)
-    b = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    a = datetime(999, 1, 1, tzinfo=UTC)
+    b = datetime(2026, 1, 1, tzinfo=UTC)
     assert format_timestamp(a) < format_timestamp(b)
     assert len(format_timestamp(a)) == 24
 
@@ -244,7 +244,7 @@ decimal_st = st.decimals(allow_nan=False, allow_infinity=False, places=None).fil
     lambda d: len(d.as_tuple().digits) <= 20 and -20 <= d.as_tuple().exponent <= 8  # type: ignore[operator]
 )
 aware_st = st.datetimes(
-    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(timezone.utc)
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
 )
 
 
@@ -296,9 +296,9 @@ def test_large_integers_are_exact(roundtrip_db: tuple[_LoopThread, ironstore.Dat
 def test_boundary_and_extreme_values(roundtrip_db: tuple[_LoopThread, ironstore.Database]) -> None:
     runner, db = roundtrip_db
     cases = [
-        {"ts": datetime(1, 1, 1, tzinfo=timezone.utc), "d": Decimal("0.0000000000000000000000000001")},
-        {"ts": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), "d": Decimal("-" + "9" * 28)},
-        {"t": "emoji 🦀 and ünïcödé and 'quotes' and \"dq\" and \\", "d": Decimal("0")},
+        {"ts": datetime(1, 1, 1, tzinfo=UTC), "d": Decimal("0.0000000000000000000000000001")},
+        {"ts": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "d": Decimal("-" + "9" * 28)},
+        {"t": "emoji 🦀 and ünïcödé and 'quotes' and \"dq\" and \\", "d": Decimal(0)},
         {"j": {"nested": {"deep": [1, {"x": None}, "ü"]}, "empty": {}}, "d": Decimal("1.50")},
         {"arr": [], "raw": b"\x00\x01\xff", "vec": [0.0]},
     ]

@@ -172,7 +172,7 @@ async def test_chunks_lifecycle(ironstore_connect: Connect) -> None:
         await db.insert_chunks(doc.id, [(7, "x", None), (1, "dup", None)])
     assert await count(db, memory_chunks) == 4
     pending = await db.get_chunks_without_embeddings("u", None, 10)
-    assert [c.id for c in pending][0] == c0 and {c.id for c in pending} == {c0, *ids}
+    assert pending[0].id == c0 and {c.id for c in pending} == {c0, *ids}
     assert [c.chunk_index for c in pending] == [0] + sorted([1, 2], key=lambda i: str(ids[i - 1]))
     assert all(c.embedding is None and c.document_id == doc.id for c in pending)
     assert len(await db.get_chunks_without_embeddings("u", None, 1)) == 1

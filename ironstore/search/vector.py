@@ -140,7 +140,7 @@ async def vector_candidates(
             f"WHERE {where} AND c.embedding IS NOT NULL AND length(c.embedding) = {4 * dim} "
             "ORDER BY distance, c.id LIMIT :vec_limit"
         )
-    row_limit = bindparam("vec_fetch", 2 * limit) if dialect == "postgresql" else bindparam("vec_limit", limit)
+    row_limit: BindParameter[int] = bindparam("vec_fetch", 2 * limit) if dialect == "postgresql" else bindparam("vec_limit", limit)
     stmt = text(sql).bindparams(*params, qparam, row_limit).columns(**_TYPES)
     rows = [r._mapping for r in (await conn.execute(stmt)).all()]
     rows.sort(key=lambda m: (float(m["distance"]), str(m["chunk_id"])))

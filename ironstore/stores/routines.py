@@ -533,7 +533,11 @@ class RoutineRepository(StoreBase):
         return None if row is None else _decode_routine(row)
 
     async def get_routine_by_name(self, user_id: str, name: str) -> Routine | None:
-        """The user's routine with exactly this name (case-sensitive), or None. Read-only."""
+        """The user's routine with exactly this name (case-sensitive), or None. Read-only.
+
+        Same on both backends. Raises InvalidInputError for a non-str or NUL-containing
+        argument, CorruptDataError (naming the id) if the row cannot be decoded.
+        """
         stmt = select(*_ROUTINE_COLUMNS).where(
             routines.c.user_id == check_text(user_id, "user_id"),
             routines.c.name == check_text(name, "name"),
@@ -557,7 +561,11 @@ class RoutineRepository(StoreBase):
         return [_decode_routine(r) for r in rows]
 
     async def list_all_routines(self) -> list[Routine]:
-        """Every routine of every user, by name, user_id (byte order), id. Read-only."""
+        """Every routine of every user, by name, user_id (byte order), id. Read-only.
+
+        Same order on both backends. Raises CorruptDataError (naming the id) if any row cannot
+        be decoded.
+        """
         stmt = select(*_ROUTINE_COLUMNS).order_by(
             byte_order(routines.c.name), byte_order(routines.c.user_id), routines.c.id
         )
@@ -607,22 +615,27 @@ class RoutineRepository(StoreBase):
 
         Leaves id, user_id, created_at, last_run_at, run_count, consecutive_failures alone.
         Returns False if no routine has that id, or (optimistic concurrency) if
-        `expected_updated_at` is given and no longer matches. Same validation as create_routine;
-        DuplicateRoutineNameError when renaming onto an existing name of the user,
-        DuplicateWebhookPathError when enabling or moving a webhook onto a path in use.
+        `expected_updated_at` is given and no longer matches. Same on both backends. Raises
+        InvalidInputError like create_routine (nothing written), DuplicateRoutineNameError /
+        DuplicateWebhookPathError (ConflictErrors) on a name or enabled-webhook-path collision.
+        Idempotent in effect (a repeat only moves updated_at, so a repeat with the same
+        `expected_updated_at` returns False).
         """
         values = _definition_values(routine)
         rid = coerce_uuid(routine.id, "routine id")
         expected = _opt_ts(expected_updated_at, "expected_updated_at")
         values["updated_at"] = self._now()
-        stmt = update(routines).where(routines.c.id == rid).values(values).returning(routines.c.user_id)
+        stmt = update(routines).where(routines.c.id == rid).values(values).returning(routines.c.id)
         if expected is not None:
             stmt = stmt.where(routines.c.updated_at == expected)
         try:
             async with self._write() as conn:
                 row = (await conn.execute(stmt)).first()
         except ConflictError as exc:
-            _raise_specific_conflict(exc, str(routine.user_id), values)
+            # the UPDATE leaves user_id alone: name the owner the row really has
+            async with self._read() as conn:
+                owner = (await conn.execute(select(routines.c.user_id).where(routines.c.id == rid))).scalar()
+            _raise_specific_conflict(exc, str(owner if owner is not None else routine.user_id), values)
             raise
         return row is not None
 
@@ -633,7 +646,9 @@ class RoutineRepository(StoreBase):
         """Write the runtime columns with absolute values; updated_at = now. False if missing.
 
         `next_fire_at=None` clears it. Prefer `finish_routine_run`, which increments in SQL.
-        Raises InvalidInputError for negative / out-of-range counters, naive datetimes, bad JSON.
+        Raises InvalidInputError for a bad id, negative / out-of-range counters, naive
+        datetimes, bad JSON. Same on both backends. Idempotent (absolute values; a repeat only
+        moves updated_at).
         """
         values = {
             "last_run_at": to_utc_ms(last_run_at, "last_run_at"),
@@ -649,7 +664,11 @@ class RoutineRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def delete_routine(self, id: uuid.UUID) -> bool:
-        """Delete the routine and all of its runs in one transaction; False if it did not exist."""
+        """Delete the routine and all of its runs in one transaction; False if it did not exist.
+
+        Same on both backends. Raises InvalidInputError for a non-UUID id. Idempotent (a repeat
+        returns False).
+        """
         rid = coerce_uuid(id)
         async with self._write() as conn:
             await conn.execute(delete(routine_runs).where(routine_runs.c.routine_id == rid))
@@ -718,7 +737,10 @@ class RoutineRepository(StoreBase):
         return [_decode_run(row) for row in rows]
 
     async def count_running_routine_runs(self, routine_id: uuid.UUID) -> int:
-        """Number of the routine's runs with status `running` (0 for an unknown id). Read-only."""
+        """Number of the routine's runs with status `running` (0 for an unknown id). Read-only.
+
+        Same on both backends. Raises InvalidInputError for a non-UUID id.
+        """
         stmt = select(func.count()).where(
             routine_runs.c.routine_id == coerce_uuid(routine_id, "routine_id"),
             routine_runs.c.status == _RUNNING,
@@ -731,7 +753,8 @@ class RoutineRepository(StoreBase):
     ) -> dict[uuid.UUID, int]:
         """`{id: running runs}` with a key for every distinct requested id (0 when none).
 
-        Empty input → {} without a query. One grouped query per 500 ids. Read-only.
+        Empty input → {} without a query. One grouped query per 500 ids. Read-only. Same on
+        both backends. Raises InvalidInputError for a str / non-iterable or a non-UUID item.
         """
         ids = _uuids(routine_ids, "routine_ids")
         result = dict.fromkeys(ids, 0)
@@ -756,6 +779,8 @@ class RoutineRepository(StoreBase):
 
         Ids without runs are left out; a newest run with an unknown status is logged and its
         routine left out. Empty input → {} without a query. One query per 500 ids. Read-only.
+        Same on both backends. Raises InvalidInputError for a str / non-iterable or a non-UUID
+        item (never CorruptDataError).
         """
         ids = _uuids(routine_ids, "routine_ids")
         if not ids:
@@ -786,7 +811,8 @@ class RoutineRepository(StoreBase):
     async def link_routine_run_to_job(self, run_id: uuid.UUID, job_id: uuid.UUID) -> bool:
         """Set (overwrite) a run's job_id; False for an unknown run.
 
-        Raises IntegrityError if the job does not exist in agent_jobs.
+        Same on both backends. Raises InvalidInputError for a non-UUID id, IntegrityError if
+        the job does not exist in agent_jobs. Idempotent (linking the same job again is a no-op).
         """
         stmt = (
             update(routine_runs)
@@ -802,7 +828,8 @@ class RoutineRepository(StoreBase):
         routine without a path — whose canonical lowercase id equals `path`. None otherwise.
 
         Paths are not unique: with several matches the oldest (created_at, id) wins and a
-        warning is logged. Read-only.
+        warning is logged. Read-only. Same on both backends. Raises InvalidInputError for a
+        non-str or NUL-containing path, CorruptDataError if the chosen row cannot be decoded.
         """
         path = check_text(path, "path")
         cfg_path = json_text(routines.c.trigger_config, "path")
@@ -830,7 +857,11 @@ class RoutineRepository(StoreBase):
     async def list_dispatched_routine_runs(
         self, started_before: datetime | None = None
     ) -> list[RoutineRun]:
-        """Running runs that have a job_id (optionally started before a time), by started_at, id."""
+        """Running runs that have a job_id (optionally started before a time), by started_at, id.
+
+        Read-only. Same on both backends. Raises InvalidInputError for a naive or non-datetime
+        `started_before`, CorruptDataError (naming the run) for an unknown stored status.
+        """
         r = routine_runs.c
         stmt = select(routine_runs).where(r.status == _RUNNING, r.job_id.is_not(None))
         if started_before is not None:
@@ -848,7 +879,10 @@ class RoutineRepository(StoreBase):
         """Compare-and-set: move next_fire_at from `expected_next_fire_at` (as listed by
         list_due_cron_routines) to `new_next_fire_at` on an enabled cron routine.
 
-        True means this caller won the fire; exactly one of several concurrent claims wins.
+        True means this caller won the fire; exactly one of several concurrent claims wins
+        (same on both backends). False for an unknown, disabled or non-cron routine or a stale
+        expectation. Raises InvalidInputError for a bad id or naive datetimes. Idempotent in
+        effect: a repeat changes nothing and returns False (a retry cannot tell it had won).
         """
         rid = coerce_uuid(id)
         expected = to_utc_ms(expected_next_fire_at, "expected_next_fire_at")
@@ -877,7 +911,9 @@ class RoutineRepository(StoreBase):
         Run: completed_at = now, status, summary, tokens — only if still running, else return
         False and change nothing (so a run is finished at most once). Routine: last_run_at = now,
         next_fire_at as given, run_count + 1 and consecutive_failures + 1 (failed) or 0, in SQL;
-        `state` only if given; updated_at = now. Raises InvalidInputError for RUNNING.
+        `state` only if given; updated_at = now. Same on both backends. Raises
+        InvalidInputError for RUNNING or an unknown status, bad tokens_used, a naive
+        next_fire_at or non-JSON state. Idempotent: a repeat returns False and changes nothing.
         """
         values = self._completion(status, result_summary, tokens_used)
         nxt = _opt_ts(next_fire_at, "next_fire_at")
@@ -915,8 +951,10 @@ class RoutineRepository(StoreBase):
         """Insert `run` only if its routine has fewer than `max_concurrent` running runs.
 
         One transaction; the parent routine row is locked (FOR UPDATE on PostgreSQL, the
-        serialised writer on libSQL) so concurrent admissions queue up. IntegrityError for an
-        unknown routine.
+        serialised writer on libSQL) so concurrent admissions queue up. Raises InvalidInputError
+        for bad fields, IntegrityError for an unknown routine or job, ConflictError for a
+        duplicate run id. Not idempotent (a retry after success raises ConflictError or, at
+        capacity, returns False).
         """
         values = _run_values(run)
         limit = _int(max_concurrent, "max_concurrent", 0, INT32_MAX)
@@ -936,6 +974,9 @@ class RoutineRepository(StoreBase):
     ) -> int:
         """Fail every running run without a job_id started before `started_before`
         (completed_at = now, result_summary = summary). Returns how many. Idempotent.
+
+        Same on both backends (NUL in summary becomes U+FFFD). Raises InvalidInputError for a
+        naive or non-datetime `started_before` or a non-str summary.
         """
         before = to_utc_ms(started_before, "started_before")
         text = _free_text(summary, "summary")

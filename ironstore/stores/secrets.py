@@ -379,7 +379,11 @@ class SecretsRepository:
         return DecryptedSecret(value)
 
     async def exists(self, user_id: str, name: str) -> bool:
-        """Whether (user, lower-cased name) exists, expired or not. Read-only."""
+        """Whether (user, lower-cased name) exists, expired or not. Read-only.
+
+        Same on both backends; needs no master key. Raises InvalidInputError for a non-str /
+        NUL-containing user_id or an empty / non-str name.
+        """
         check_text(user_id, "user_id")
         key = _name(name)
         async with self._db._read() as conn:
@@ -389,7 +393,11 @@ class SecretsRepository:
         return found is not None
 
     async def list(self, user_id: str) -> builtins.list[SecretRef]:
-        """(name, provider) of the user's secrets in byte-wise name order; never values."""
+        """(name, provider) of the user's secrets in byte-wise name order; never values.
+
+        Read-only. Same order on both backends; needs no master key. Raises InvalidInputError
+        for a non-str / NUL-containing user_id.
+        """
         check_text(user_id, "user_id")
         async with self._db._read() as conn:
             rows = (
@@ -402,8 +410,9 @@ class SecretsRepository:
         return [SecretRef(name=r.name, provider=r.provider) for r in rows]
 
     async def delete(self, user_id: str, name: str) -> bool:
-        """Delete (user, lower-cased name) and its audit rows; returns whether it existed.
-        Idempotent."""
+        """Delete (user, lower-cased name); its audit rows go by ON DELETE CASCADE. Returns
+        whether it existed. Same on both backends; needs no master key. Raises
+        InvalidInputError for a bad user_id or name. Idempotent (a repeat returns False)."""
         check_text(user_id, "user_id")
         key = _name(name)
         async with self._db._write() as conn:
@@ -432,7 +441,9 @@ class SecretsRepository:
 
     async def is_accessible(self, user_id: str, name: str, allowed: Sequence[str]) -> bool:
         """False if the secret does not exist; else whether some allowed entry equals the name
-        or ends with `*` and its prefix starts the name (case-insensitive). Read-only."""
+        or ends with `*` and its prefix starts the name (case-insensitive). Read-only.
+        Same on both backends; needs no master key. Raises InvalidInputError for a bad user_id
+        or name, or `allowed` not a sequence of str (checked even if the secret is missing)."""
         check_text(user_id, "user_id")
         key = _name(name)
         patterns = _patterns(allowed)
@@ -481,7 +492,9 @@ class SecretsRepository:
         in ONE transaction, each with a fresh salt and nonce; returns how many were
         re-encrypted. If any secret fails to decrypt (DecryptionFailedError) nothing changes.
         Afterwards this Database uses the new key; restart other processes with it.
-        Raises InvalidMasterKeyError for a missing/short old or new key.
+        Raises InvalidMasterKeyError for a missing/short old or new key. On PostgreSQL the
+        trigger sets updated_at to the server's now(). Idempotent in effect when repeated with
+        the same key in this process (re-encrypts again, fresh salts).
         """
         new_raw = check_master_key(new_master_key)
         old_raw = self._master_key()

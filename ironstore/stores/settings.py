@@ -86,7 +86,11 @@ class SettingsRepository(StoreBase):
         return None if row is None else row.value
 
     async def get_setting_full(self, user_id: str, key: str) -> SettingRow | None:
-        """The row `(key, value, updated_at)` of `(user_id, key)`, or None. Read-only."""
+        """The row `(key, value, updated_at)` of `(user_id, key)`, or None. Read-only.
+
+        Same on both backends. Raises InvalidInputError for non-str / NUL-containing arguments,
+        CorruptDataError for an undecodable stored JSON value.
+        """
         check_text(user_id, "user_id")
         check_text(key, "key")
         stmt = select(settings.c.key, settings.c.value, settings.c.updated_at).where(
@@ -104,7 +108,10 @@ class SettingsRepository(StoreBase):
         await self._upsert(user_id, {key: value}, replace=False)
 
     async def delete_setting(self, user_id: str, key: str) -> bool:
-        """Delete `(user_id, key)`; returns True if a row was deleted (idempotent)."""
+        """Delete `(user_id, key)`; returns True if a row was deleted (idempotent).
+
+        Same on both backends. Raises InvalidInputError for non-str / NUL-containing arguments.
+        """
         check_text(user_id, "user_id")
         check_text(key, "key")
         stmt = (
@@ -116,7 +123,11 @@ class SettingsRepository(StoreBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def list_settings(self, user_id: str) -> list[SettingRow]:
-        """Every setting of the user, sorted by key in byte order on both backends. Read-only."""
+        """Every setting of the user, sorted by key in byte order on both backends. Read-only.
+
+        Raises InvalidInputError for a non-str / NUL-containing user_id, CorruptDataError for an
+        undecodable stored JSON value.
+        """
         check_text(user_id, "user_id")
         stmt = (
             select(settings.c.key, settings.c.value, settings.c.updated_at)
@@ -128,7 +139,10 @@ class SettingsRepository(StoreBase):
         return [SettingRow(key=r.key, value=r.value, updated_at=r.updated_at) for r in rows]
 
     async def get_all_settings(self, user_id: str) -> dict[str, Any]:
-        """`{key: value}` for every setting of the user (`{}` if none). Read-only."""
+        """`{key: value}` for every setting of the user (`{}` if none). Read-only.
+
+        Same on both backends. Raises like list_settings (InvalidInputError, CorruptDataError).
+        """
         return {row.key: row.value for row in await self.list_settings(user_id)}
 
     async def set_all_settings(
@@ -138,8 +152,9 @@ class SettingsRepository(StoreBase):
 
         Merge semantics: stored keys absent from `settings` are kept, unless `replace=True`
         (then they are deleted in the same transaction). An empty mapping without `replace` is a
-        no-op. All or nothing: InvalidInputError (checked before writing) or any database error
-        leaves every row unchanged.
+        no-op. All or nothing: raises InvalidInputError (checked before writing: non-mapping,
+        non-str / NUL keys, non-JSON values); that or any database error leaves every row
+        unchanged. Same on both backends. Idempotent in effect (a repeat only moves updated_at).
         """
         if not isinstance(settings, Mapping):
             raise InvalidInputError("settings must be a mapping of str keys to JSON values")
@@ -149,7 +164,10 @@ class SettingsRepository(StoreBase):
         await self._upsert(user_id, settings, replace=replace)
 
     async def has_settings(self, user_id: str) -> bool:
-        """True if the user has at least one setting (an EXISTS probe). Read-only."""
+        """True if the user has at least one setting (an EXISTS probe). Read-only.
+
+        Same on both backends. Raises InvalidInputError for a non-str / NUL-containing user_id.
+        """
         check_text(user_id, "user_id")
         stmt = select(exists().where(settings.c.user_id == user_id))
         async with self._read() as conn:
@@ -166,6 +184,10 @@ class SettingsRepository(StoreBase):
             r["updated_at"] = now
         single = len(rows) <= _CHUNK and not replace  # one INSERT: no BEGIN / COMMIT needed
         async with self._write(autocommit=single) as conn:
+            if replace:
+                # all of the user's rows go, then the new ones arrive: same transaction, so readers
+                # see the old set or the new one, and no key survives whatever its timestamp
+                await conn.execute(delete(settings).where(settings.c.user_id == user_id))
             for start in range(0, len(rows), _CHUNK):
                 ins = self._insert(settings).values(rows[start : start + _CHUNK])
                 ins = ins.on_conflict_do_update(
@@ -173,13 +195,3 @@ class SettingsRepository(StoreBase):
                     set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
                 )
                 await conn.execute(ins)
-            if replace:
-                stmt = delete(settings).where(settings.c.user_id == user_id)
-                if rows:
-                    keys = [r["key"] for r in rows]
-                    # NOT IN over the new keys; chunking is not needed for the delete because
-                    # the updated rows carry exactly `now`, so compare on that instead.
-                    stmt = stmt.where(settings.c.updated_at != now) if len(keys) > _CHUNK else stmt.where(
-                        settings.c.key.not_in(keys)
-                    )
-                await conn.execute(stmt)

@@ -155,6 +155,7 @@ class ToolFailureRepository(StoreBase):
         """Set repaired_at = now and error_count = 0; False for an unknown tool.
 
         Calling it again moves repaired_at forward. Raises InvalidInputError for a bad name.
+        Same on both backends. Idempotent in effect (a repeat only moves repaired_at).
         """
         name = _tool_name(tool_name)
         stmt = (

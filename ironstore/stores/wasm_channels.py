@@ -166,7 +166,11 @@ class WasmChannelRepository:
         )
 
     async def list(self, user_id: str) -> builtins.list[StoredWasmChannel]:
-        """All the user's channels, byte-wise by name. Read-only."""
+        """All the user's channels, byte-wise by name. Read-only.
+
+        Same order on both backends. Raises InvalidInputError for a non-str / NUL-containing
+        user_id.
+        """
         check_text(user_id, "user_id")
         async with self._db._read() as conn:
             rows = (
@@ -179,7 +183,11 @@ class WasmChannelRepository:
         return [_channel(r) for r in rows]
 
     async def delete(self, user_id: str, name: str) -> bool:
-        """Delete (user, name); returns whether a row was removed. Idempotent."""
+        """Delete (user, name); returns whether a row was removed. Idempotent.
+
+        Same on both backends (name is case-sensitive). Raises InvalidInputError for non-str /
+        NUL-containing arguments.
+        """
         check_text(user_id, "user_id")
         check_text(name, "name")
         async with self._db._write() as conn:

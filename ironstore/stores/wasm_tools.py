@@ -246,7 +246,11 @@ class WasmToolRepository:
         return _tool(row)
 
     async def get(self, user_id: str, name: str) -> StoredWasmTool:
-        """Metadata of the user's *active* tool `name`; NotFoundError otherwise. Read-only."""
+        """Metadata of the user's *active* tool `name`; NotFoundError otherwise. Read-only.
+
+        Newest active row wins (created_at DESC, id). Same on both backends. Also raises
+        InvalidInputError for non-str arguments, CorruptDataError for a bad stored enum.
+        """
         check_text(user_id, "user_id")
         check_text(name, "name")
         async with self._db._read() as conn:
@@ -292,7 +296,8 @@ class WasmToolRepository:
 
     async def get_capabilities(self, tool_id: uuid.UUID | str) -> ToolCapabilities | None:
         """The `tool_capabilities` row of a tool, or None. Unparseable JSON columns read as
-        empty. Read-only."""
+        empty. Read-only. Same on both backends. Raises InvalidInputError for a non-UUID id,
+        CorruptDataError for an undecodable text-array column (libSQL JSON text)."""
         tid = coerce_uuid(tool_id, "tool_id")
         tc = tool_capabilities
         stmt = select(
@@ -332,7 +337,8 @@ class WasmToolRepository:
 
     async def list(self, user_id: str) -> builtins.list[StoredWasmTool]:
         """Metadata of all the user's tools (any status), byte-wise by name, then version, id.
-        Read-only."""
+        Read-only. Same order on both backends. Raises InvalidInputError for a bad user_id,
+        CorruptDataError for a stored trust_level / status that is not valid."""
         check_text(user_id, "user_id")
         async with self._db._read() as conn:
             rows = (
@@ -371,7 +377,7 @@ class WasmToolRepository:
 
     async def delete(self, user_id: str, name: str) -> bool:
         """Delete every row of (user, name) (capabilities cascade); returns whether any existed.
-        Idempotent."""
+        Same on both backends. Raises InvalidInputError for non-str arguments. Idempotent."""
         check_text(user_id, "user_id")
         check_text(name, "name")
         async with self._db._write() as conn:

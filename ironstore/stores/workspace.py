@@ -333,7 +333,11 @@ class WorkspaceRepository(StoreBase):
     # ---- documents --------------------------------------------------------------------------
 
     async def get_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> MemoryDocument:
-        """The document at (normalised) `path` in the scope. Raises DocumentNotFoundError."""
+        """The document at (normalised) `path` in the scope. Raises DocumentNotFoundError.
+
+        Read-only. Same on both backends. Also raises InvalidInputError for a non-str /
+        NUL-containing user_id or path, or a non-UUID agent_id.
+        """
         user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
         stmt = (
             select(*_DOC_COLS)
@@ -348,7 +352,10 @@ class WorkspaceRepository(StoreBase):
         return docs[0]
 
     async def get_document_by_id(self, id: uuid.UUID) -> MemoryDocument:
-        """The document with this id, in any scope. Raises DocumentNotFoundError."""
+        """The document with this id, in any scope. Raises DocumentNotFoundError.
+
+        Read-only. Same on both backends. Also raises InvalidInputError for a non-UUID id.
+        """
         doc_id = coerce_uuid(id, "id")
         async with self._read() as conn:
             docs = await self._find_docs(conn, select(*_DOC_COLS).where(memory_documents.c.id == doc_id))
@@ -362,7 +369,9 @@ class WorkspaceRepository(StoreBase):
         """The document at `path`, inserted empty if missing. Idempotent and race-free.
 
         `INSERT … ON CONFLICT DO NOTHING` against the null-safe unique index
-        `uq_memory_documents_scope_path`, then a SELECT, in one transaction.
+        `uq_memory_documents_scope_path`, then a SELECT, in one transaction (both backends).
+        Raises InvalidInputError for a non-str / NUL-containing user_id or path, or a non-UUID
+        agent_id.
         """
         user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
         now = self._now()
@@ -386,7 +395,11 @@ class WorkspaceRepository(StoreBase):
         return docs[0]
 
     async def update_document(self, id: uuid.UUID, content: str) -> None:
-        """Replace content and stamp `updated_at` (chunks untouched). Raises DocumentNotFoundError."""
+        """Replace content and stamp `updated_at` (chunks untouched). Raises DocumentNotFoundError.
+
+        Same on both backends. Also raises InvalidInputError for a non-UUID id or non-str /
+        NUL-containing content. Idempotent in effect (a repeat only moves updated_at).
+        """
         doc_id, text_ = coerce_uuid(id, "id"), check_text(content, "content")
         stmt = (
             update(memory_documents)
@@ -399,7 +412,12 @@ class WorkspaceRepository(StoreBase):
                 raise _not_found("unknown", "unknown")
 
     async def delete_document_by_path(self, user_id: str, agent_id: uuid.UUID | None, path: str) -> None:
-        """Delete the document and its chunks atomically. Raises DocumentNotFoundError."""
+        """Delete the document and its chunks atomically. Raises DocumentNotFoundError.
+
+        Same on both backends (the row is locked FOR UPDATE on PostgreSQL). Also raises
+        InvalidInputError for bad arguments. Not idempotent: a repeat raises
+        DocumentNotFoundError (the end state is the same).
+        """
         user, agent, p = _user(user_id), _agent(agent_id), normalize_path(path)
         async with self._write() as conn:
             ids = list(
@@ -419,15 +437,27 @@ class WorkspaceRepository(StoreBase):
     async def list_directory(
         self, user_id: str, agent_id: uuid.UUID | None, directory: str
     ) -> list[WorkspaceEntry]:
-        """Immediate children of `directory` (root: `""` or `"/"`), sorted by path. Read-only."""
+        """Immediate children of `directory` (root: `""` or `"/"`), sorted by path. Read-only.
+
+        Same result on both backends (see list_directory_multi). Raises InvalidInputError for
+        a non-str / NUL-containing user_id or directory, or a non-UUID agent_id.
+        """
         return await self.list_directory_multi([_user(user_id)], agent_id, directory)
 
     async def list_all_paths(self, user_id: str, agent_id: uuid.UUID | None) -> list[str]:
-        """All paths of the scope, code point order. Read-only."""
+        """All paths of the scope, code point order. Read-only.
+
+        Same order on both backends (sorted in Python). Raises InvalidInputError for a non-str /
+        NUL-containing user_id or a non-UUID agent_id.
+        """
         return await self.list_all_paths_multi([_user(user_id)], agent_id)
 
     async def list_documents(self, user_id: str, agent_id: uuid.UUID | None) -> list[MemoryDocument]:
-        """All documents of the scope, `updated_at` descending then path. Read-only."""
+        """All documents of the scope, `updated_at` descending then path. Read-only.
+
+        Same order on both backends (path ties in byte order). Raises InvalidInputError for a
+        non-str / NUL-containing user_id or a non-UUID agent_id.
+        """
         user, agent = _user(user_id), _agent(agent_id)
         stmt = (
             select(*_DOC_COLS)
@@ -440,7 +470,10 @@ class WorkspaceRepository(StoreBase):
     # ---- chunks -----------------------------------------------------------------------------
 
     async def delete_chunks(self, document_id: uuid.UUID) -> None:
-        """Delete every chunk of the document. Idempotent (unknown id: no-op)."""
+        """Delete every chunk of the document. Idempotent (unknown id: no-op).
+
+        Same on both backends. Raises InvalidInputError for a non-UUID id.
+        """
         doc_id = coerce_uuid(document_id, "document_id")
         async with self._write() as conn:
             await conn.execute(delete(memory_chunks).where(memory_chunks.c.document_id == doc_id))
@@ -448,7 +481,12 @@ class WorkspaceRepository(StoreBase):
     async def insert_chunk(
         self, document_id: uuid.UUID, chunk_index: int, content: str, embedding: Embedding | None = None
     ) -> uuid.UUID:
-        """Insert one chunk; ConflictError for a duplicate index, IntegrityError for an unknown document."""
+        """Insert one chunk (= `insert_chunks` with one item) and return its new id.
+
+        Same on both backends. Raises InvalidInputError for bad arguments or an embedding that
+        does not match the configured dimension, ConflictError for a duplicate chunk_index,
+        IntegrityError for an unknown document. Not idempotent (a repeat raises ConflictError).
+        """
         (cid,) = await self.insert_chunks(document_id, [(chunk_index, content, embedding)])
         return cid
 
@@ -457,7 +495,10 @@ class WorkspaceRepository(StoreBase):
     ) -> list[uuid.UUID]:
         """Batch ingest: insert all chunks in one transaction (one executemany); returns their ids.
 
-        All are validated first; any failure inserts none. Not idempotent.
+        All are validated first; any failure inserts none. Same on both backends. Raises
+        InvalidInputError (malformed chunks, bad embedding or no dimension configured),
+        ConflictError for a duplicate chunk_index, IntegrityError for an unknown document.
+        Not idempotent.
         """
         doc_id = coerce_uuid(document_id, "document_id")
         rows, ids = self._chunk_rows(doc_id, chunks, self._now())
@@ -468,7 +509,13 @@ class WorkspaceRepository(StoreBase):
     async def replace_chunks(
         self, document_id: uuid.UUID, chunks: Sequence[tuple[int, str, Embedding | None]]
     ) -> list[uuid.UUID]:
-        """Atomically replace every chunk of the document (delete + insert). Returns the new ids."""
+        """Atomically replace every chunk of the document (delete + insert). Returns the new ids.
+
+        Same on both backends. Raises like insert_chunks (InvalidInputError before writing,
+        ConflictError for duplicate indexes in `chunks`, IntegrityError for an unknown document
+        when `chunks` is non-empty); nothing changes on error. Idempotent in effect (a repeat
+        stores the same chunks under fresh ids).
+        """
         doc_id = coerce_uuid(document_id, "document_id")
         rows, ids = self._chunk_rows(doc_id, chunks, self._now())
         async with self._write() as conn:
@@ -477,7 +524,12 @@ class WorkspaceRepository(StoreBase):
         return ids
 
     async def update_chunk_embedding(self, chunk_id: uuid.UUID, embedding: Embedding) -> None:
-        """Set a chunk's embedding (validated against the configured dimension). Idempotent."""
+        """Set a chunk's embedding (validated against the configured dimension). Idempotent.
+
+        Same on both backends; an unknown chunk id is logged and ignored. Raises
+        InvalidInputError for a non-UUID id, a malformed embedding or one of another dimension,
+        or when no embedding dimension is configured.
+        """
         cid = coerce_uuid(chunk_id, "chunk_id")
         vec = self._embedding(embedding)
         async with self._write() as conn:
@@ -490,7 +542,12 @@ class WorkspaceRepository(StoreBase):
     async def get_chunks_without_embeddings(
         self, user_id: str, agent_id: uuid.UUID | None, limit: int
     ) -> list[MemoryChunk]:
-        """Chunks of the scope with no embedding (or one of another dimension), oldest first."""
+        """Chunks of the scope with no embedding (or one of another dimension), oldest first.
+
+        Read-only. Dimension test: `vector_dims` on PostgreSQL, blob length / 4 on libSQL; with
+        no dimension configured only NULL embeddings count. Raises InvalidInputError for bad
+        user_id / agent_id or a negative / non-int limit (`limit=0` → []).
+        """
         user, agent = _user(user_id), _agent(agent_id)
         n = _int(limit, "limit", 0)
         if n == 0:
@@ -527,7 +584,10 @@ class WorkspaceRepository(StoreBase):
         embedding: Embedding | None,
         config: SearchConfig,
     ) -> list[SearchResult]:
-        """Hybrid search in one scope (= `hybrid_search_multi([user_id], …)`). Read-only."""
+        """Hybrid search in one scope (= `hybrid_search_multi([user_id], …)`). Read-only.
+
+        Raises InvalidInputError for bad arguments (see hybrid_search_multi).
+        """
         return await self.hybrid_search_multi([_user(user_id)], agent_id, query, embedding, config)
 
     async def hybrid_search_multi(
@@ -542,6 +602,8 @@ class WorkspaceRepository(StoreBase):
 
         A query embedding of another length than the configured dimension (or with no dimension
         configured) skips the vector side with a warning: FTS-only results, no exception.
+        Candidates are per dialect (PG tsvector + pgvector, libSQL FTS5 + exact scan); fusion is
+        shared. Raises InvalidInputError for bad ids, query or config, or a malformed embedding.
         """
         users, agent = _users(user_ids), _agent(agent_id)
         q = check_text(query, "query")
@@ -574,7 +636,11 @@ class WorkspaceRepository(StoreBase):
         return fuse_results(fts, vrs, cfg)
 
     async def list_all_paths_multi(self, user_ids: Sequence[str], agent_id: uuid.UUID | None) -> list[str]:
-        """Distinct paths over all scopes, code point order (one query). Read-only."""
+        """Distinct paths over all scopes, code point order (one query). Read-only.
+
+        Same order on both backends (sorted in Python). Raises InvalidInputError for a str /
+        non-sequence user_ids, a bad item or a non-UUID agent_id.
+        """
         users, agent = _users(user_ids), _agent(agent_id)
         if not users:
             return []
@@ -588,7 +654,8 @@ class WorkspaceRepository(StoreBase):
     ) -> MemoryDocument:
         """The document at `path` in the highest-priority scope holding it (one query).
 
-        Raises DocumentNotFoundError (user shown as `[a, b]`).
+        Read-only. Same on both backends. Raises DocumentNotFoundError (user shown as
+        `[a, b]`; also for empty user_ids), InvalidInputError for bad arguments.
         """
         users, agent, p = _users(user_ids), _agent(agent_id), normalize_path(path)
         label = "[" + ", ".join(users) + "]"
@@ -609,7 +676,12 @@ class WorkspaceRepository(StoreBase):
     async def list_directory_multi(
         self, user_ids: Sequence[str], agent_id: uuid.UUID | None, directory: str
     ) -> list[WorkspaceEntry]:
-        """Merged listing of `directory` over all scopes (one query, Python aggregation)."""
+        """Merged listing of `directory` over all scopes (one query, Python aggregation).
+
+        Read-only. Same result on both backends (libSQL's case-insensitive LIKE is re-checked
+        exactly in Python). Raises InvalidInputError for a str / non-sequence user_ids, a bad
+        item or directory, or a non-UUID agent_id.
+        """
         users, agent = _users(user_ids), _agent(agent_id)
         d = normalize_directory(directory)
         if not users:
@@ -643,7 +715,8 @@ class WorkspaceRepository(StoreBase):
         """PG: create the partial HNSW expression index for `dimension` (idempotent).
 
         libSQL: no index is created — vector search is an exact scan over the scope (see
-        `ironstore.search.vector`); only the dimension is validated.
+        `ironstore.search.vector`); only the dimension is validated. PG creates nothing either
+        above the HNSW limits. Raises InvalidInputError for a dimension outside 1..65536.
         """
         dim = _int(dimension, "dimension", 1, 65536)
         async with self._write() as conn:
