@@ -140,7 +140,10 @@ def as_migration_error(exc: BaseException, display_url: str) -> MigrationError:
 # ----------------------------------------------------------------------------- drift
 
 
-_NOT_MODELLED = ("alembic_version", "refinery_schema_history", "_migrations", "sqlite_sequence")
+_NOT_MODELLED = (
+    "alembic_version", "refinery_schema_history", "_migrations", "sqlite_sequence",
+    "ironstore_workspace_epoch",  # libSQL vector-cache bookkeeping (revision ironstore_ls_0010)
+)
 _NOT_MODELLED_PREFIXES = ("memory_chunks_fts", "libsql_vector_meta_shadow")
 
 

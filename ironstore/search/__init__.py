@@ -4,7 +4,8 @@
   every token quoted and English stop words removed).
 - `vector`: exact top-k by cosine distance restricted to the caller's scope(s) before the limit
   (PG: `vector_dims` predicate + `::vector(N)` cast matching the partial HNSW index built by
-  `ensure_vector_index`; libSQL: exact scan with `vector_distance_cos` over the scope's rows).
+  `ensure_vector_index`; libSQL: exact scan with `vector_distance_cos` over the scope's rows,
+  or over an in-process NumPy copy of a large scope's vectors, kept current by triggers).
 - `fusion`: RRF (k = 60) / weighted fusion shared by both backends, deterministic tie-breaks.
 """
 
