@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test install demo lint docs bench bench-workspace clean
+.PHONY: test install demo lint docs stress bench bench-workspace clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/python -m ruff check ironstore tests docs bench
 	$(BIN)/python -m mypy ironstore tests/test_protocols.py
+
+## Reliability checks at full size (issue #10; figures in RELIABILITY.md). Grows as checks land.
+stress: install
+	rm -f .stress-report.jsonl
+	IRONSTORE_CRASH_KILLS=25 IRONSTORE_STRESS_REPORT=.stress-report.jsonl \
+	  $(BIN)/python -m pytest -q tests/test_crash.py tests/test_sql_safety.py $(PYTEST_ARGS)
+	cat .stress-report.jsonl
 
 ## Rewrite docs/api.md from the docstrings (a test fails when it is stale).
 docs: install
