@@ -38,8 +38,8 @@ lint: $(VENV)/.dev-installed
 ## Reliability checks at full size (issue #10; figures in RELIABILITY.md). Grows as checks land.
 stress: install
 	rm -f .stress-report.jsonl
-	IRONSTORE_CRASH_KILLS=25 IRONSTORE_STRESS_REPORT=.stress-report.jsonl \
-	  $(BIN)/python -m pytest -q tests/test_crash.py tests/test_sql_safety.py $(PYTEST_ARGS)
+	IRONSTORE_CRASH_KILLS=25 IRONSTORE_LOAD_OPS=1000 IRONSTORE_STRESS_REPORT=.stress-report.jsonl \
+	  $(BIN)/python -m pytest -q tests/test_crash.py tests/test_load.py tests/test_sql_safety.py $(PYTEST_ARGS)
 	cat .stress-report.jsonl
 
 ## Rewrite docs/api.md from the docstrings (a test fails when it is stale).
