@@ -199,10 +199,12 @@ async def _dimension_check(conn: AsyncConnection, db: Database, *, schema_ready:
 
 async def _stored_dimension(conn: AsyncConnection, backend: str) -> int | None:
     """The dimension of one stored embedding (a sample; every write is checked against the setting)."""
-    query = (
-        "SELECT vector_dims(embedding) FROM memory_chunks WHERE embedding IS NOT NULL LIMIT 1"
-        if backend == "postgres"
-        else "SELECT length(embedding) / 4 FROM memory_chunks WHERE embedding IS NOT NULL LIMIT 1"
-    )
-    found: Any = (await conn.execute(text(query))).scalar()
+    from sqlalchemy import select
+
+    from .schema import memory_chunks
+    from .sql import embedding_dims
+
+    column = memory_chunks.c.embedding
+    query = select(embedding_dims(column)).where(column.is_not(None)).limit(1)
+    found: Any = (await conn.execute(query)).scalar()
     return None if found is None else int(found)

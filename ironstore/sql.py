@@ -2,6 +2,7 @@
 
 - `json_text(col, key)`: a top-level JSON field as text (`->>` on PG, `json_extract` on libSQL).
 - `insert_for(dialect_name, table)`: an INSERT with `on_conflict_do_*` (same shape on both).
+- `embedding_dims(col)`: dimensions of a stored embedding (`vector_dims` on PG, bytes / 4 on libSQL).
 - `only_on(obj, dialect)`: marks a column/index/constraint that exists on one backend only.
 """
 
@@ -17,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["byte_order", "exists_on", "insert_for", "json_text", "only_on"]
+__all__ = ["byte_order", "embedding_dims", "exists_on", "insert_for", "json_text", "only_on"]
 
 PG = "postgresql"
 LIBSQL = "sqlite"
@@ -94,3 +95,25 @@ def insert_for(dialect_name: str, table: Table) -> Any:
     if dialect_name == PG:
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+class embedding_dims(FunctionElement[int]):
+    """Number of dimensions of a stored embedding: `vector_dims(x)` on PG, `length(x)/4` on libSQL."""
+
+    inherit_cache = True
+    name = "embedding_dims"
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(embedding_dims, "postgresql")
+def embedding_dims_pg(element: embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"vector_dims({compiler.process(column, **kw)})"
+
+
+@compiles(embedding_dims, "sqlite")
+def embedding_dims_libsql(element: embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"(length({compiler.process(column, **kw)}) / 4)"

@@ -14,10 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import DocumentNotFoundError, InvalidInputError
 from ..records.workspace import (
@@ -30,7 +27,7 @@ from ..records.workspace import (
 from ..schema import memory_chunks, memory_documents
 from ..search import fts_candidates, fuse_results, vector_candidates
 from ..search.vector import ensure_vector_index
-from ..sql import byte_order
+from ..sql import byte_order, embedding_dims
 from ..types import INT32_MAX, check_text, check_vector, coerce_uuid
 from ._base import StoreBase
 
@@ -88,11 +85,6 @@ def merge_workspace_entries(entries: Iterable[WorkspaceEntry]) -> list[Workspace
         (WorkspaceEntry(e.path, True, e.updated_at, None) if e.is_directory else e)
         for e in sorted(merged.values(), key=lambda x: x.path)
     ]
-
-
-# ---- per-dialect construct (candidate to move to ironstore/sql.py) ---------------------------
-
-
 
 
 # ---- validation -------------------------------------------------------------------------------
@@ -556,7 +548,7 @@ class WorkspaceRepository(StoreBase):
         missing: ColumnElement[bool] = c.embedding.is_(None)
         dim = self._config.embedding_dimension
         if dim is not None:
-            missing = missing | (_embedding_dims(c.embedding) != dim)
+            missing = missing | (embedding_dims(c.embedding) != dim)
         stmt = (
             select(c.id, c.document_id, c.chunk_index, c.content, c.created_at)
             .join(memory_documents, memory_documents.c.id == c.document_id)
@@ -721,28 +713,3 @@ class WorkspaceRepository(StoreBase):
         dim = _int(dimension, "dimension", 1, 65536)
         async with self._write() as conn:
             await ensure_vector_index(conn, self._dialect, dim)
-
-
-# ---- per-dialect construct (candidate to move to ironstore/sql.py) ---------------------------
-
-
-class _embedding_dims(FunctionElement[int]):
-    """Number of dimensions of a stored embedding: `vector_dims(x)` on PG, `length(x)/4` on libSQL."""
-
-    inherit_cache = True
-    name = "embedding_dims"
-
-    def __init__(self, column: ColumnElement[Any]) -> None:
-        super().__init__(column)
-
-
-@compiles(_embedding_dims, "postgresql")
-def _embedding_dims_pg(element: _embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"vector_dims({compiler.process(column, **kw)})"
-
-
-@compiles(_embedding_dims, "sqlite")
-def _embedding_dims_libsql(element: _embedding_dims, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"(length({compiler.process(column, **kw)}) / 4)"
