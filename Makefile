@@ -35,12 +35,15 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/python -m ruff check ironstore tests docs bench
 	$(BIN)/python -m mypy ironstore tests/test_protocols.py
 
-## Reliability checks at full size (issue #10; figures in RELIABILITY.md). Grows as checks land.
+## Reliability and security checks at full size (issue #10; figures in RELIABILITY.md).
+STRESS_SIZES := IRONSTORE_CRASH_KILLS=25 IRONSTORE_LOAD_OPS=1000 IRONSTORE_FUZZ_EXAMPLES=100 \
+  IRONSTORE_MIGRATION_ROWS=20000 IRONSTORE_AT_REST_ROWS=20000
+STRESS_TESTS := tests/test_crash.py tests/test_load.py tests/test_bad_input.py tests/test_migration_roundtrip.py \
+  tests/test_migrations.py tests/test_at_rest.py tests/test_sql_safety.py tests/test_logging.py tests/test_connect.py
 stress: install
 	rm -f .stress-report.jsonl
-	IRONSTORE_CRASH_KILLS=25 IRONSTORE_LOAD_OPS=1000 IRONSTORE_STRESS_REPORT=.stress-report.jsonl \
-	  $(BIN)/python -m pytest -q tests/test_crash.py tests/test_load.py tests/test_sql_safety.py $(PYTEST_ARGS)
-	cat .stress-report.jsonl
+	$(STRESS_SIZES) IRONSTORE_STRESS_REPORT=.stress-report.jsonl $(BIN)/python -m pytest -q $(STRESS_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python tests/stress_report.py .stress-report.jsonl
 
 ## Rewrite docs/api.md from the docstrings (a test fails when it is stale).
 docs: install

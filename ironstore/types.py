@@ -318,8 +318,9 @@ def loads_json(text: str | bytes) -> Any:
 class JSONType(TypeDecorator[Any]):
     """PG `jsonb`; libSQL compact TEXT.
 
-    `null_as_json=True` stores Python `None` as JSON `null` (for NOT NULL value columns such as
-    settings); otherwise `None` is SQL NULL.
+    `null_as_json=True` stores Python `None` as JSON `null`; every NOT NULL JSON column in the
+    schema uses it, so a caller's `None` is the JSON value null there, never a constraint error.
+    Otherwise `None` is SQL NULL.
     """
 
     impl = Text

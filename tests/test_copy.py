@@ -7,32 +7,24 @@ IRONSTORE_TEST_BACKENDS selects (libSQL needs no server).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from populated import populate
 
 import ironstore
 from ironstore import Database, MigrationError, connect
 from ironstore.demo import (
     DIMENSION,
-    conversation_and_job,
-    routine_and_setting,
-    session_with_checkpoints,
     toy_embedding,
-    workspace_search,
 )
 from ironstore.errors import InvalidInputError
-from ironstore.records.sandbox import SandboxJobRecord
-from ironstore.records.secrets import CreateSecretParams, StoreToolParams
 from ironstore.schema import metadata
 from ironstore.testing import _pg_admin, _run_aside, _with_database
 from ironstore.transfer import (
@@ -81,33 +73,6 @@ def second_postgres_url(ironstore_postgres_server: str, postgres_urls: list[str]
     _run_aside(_pg_admin(ironstore_postgres_server, f'CREATE DATABASE "{name}"'))
     postgres_urls.append(name)
     return _with_database(ironstore_postgres_server, name)
-
-
-async def populate(db: Database) -> None:
-    """A little of everything, written through the store methods."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        await conversation_and_job(db)
-        await routine_and_setting(db)
-        await workspace_search(db)
-        await session_with_checkpoints(db)
-    sandbox = SandboxJobRecord(
-        id=uuid.uuid4(), task="fix the bug", status="creating", user_id="alice",
-        project_dir="/home/alice/p", created_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC),
-        credential_grants_json='[{"secret_name":"gh","env_var":"GH_TOKEN"}]',
-    )
-    await db.save_sandbox_job(sandbox)
-    for i in range(3):
-        await db.save_job_event(sandbox.id, "message", {"i": i, "text": "héllo ✓", "f": 0.1 * i})
-    await db.record_tool_failure("shell", "exit status 1")
-    await db.set_setting("bob", "limits", {"max": 1.25, "big": 12345678901234, "tags": ["a", "b"], "none": None})
-    await db.secrets.create("alice", CreateSecretParams(name="github", value="ghp_secret_value"))
-    await db.wasm_tools.store(StoreToolParams(
-        user_id="alice", name="search", description="desc", wasm_binary=b"\x00asm\x01\x00\x00\x00",
-        parameters_schema={"type": "object"},
-    ))
-    conv = await db.create_conversation("web", "bob", None)
-    for i in range(25):  # more rows than one batch in the tests that use batch_size=7
-        await db.add_conversation_message(conv, "user" if i % 2 else "assistant", f"message {i}")
 
 
 async def open_db(url: str) -> Database:

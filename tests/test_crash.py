@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import text
+from stress_report import record
 
 import ironstore
 
@@ -77,10 +78,4 @@ async def test_sigkill_never_leaves_half_applied_writes(ironstore_url: str, iron
         finally:
             await db.close()
     assert seen["messages"] > 0, "the writer never got to write: the test would prove nothing"
-    report = os.environ.get("IRONSTORE_STRESS_REPORT")
-    if report:  # `make stress` collects the figures for RELIABILITY.md
-        import json
-
-        line = json.dumps({"check": "sigkill", "backend": ironstore_backend, "kills": KILLS, **seen})
-        with Path(report).open("a") as out:  # noqa: ASYNC230 - one line after the test's work
-            out.write(line + "\n")
+    record(check="sigkill", backend=ironstore_backend, kills=KILLS, **seen)  # figures for RELIABILITY.md

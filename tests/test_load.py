@@ -15,9 +15,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import text
+from stress_report import record
 
 from ironstore import Database
 from ironstore.records.sandbox import SandboxJobRecord
@@ -79,11 +79,7 @@ async def test_32_writers_mixed_operations_lose_and_double_nothing(
         (w, n) for w in range(WRITERS) for n in range(OPS) if n % 5 == 4
     )
 
-    report = os.environ.get("IRONSTORE_STRESS_REPORT")
-    if report:
-        line = json.dumps({
-            "check": "load", "backend": ironstore_backend, "writers": WRITERS, "ops_per_writer": OPS,
-            "seconds": round(seconds, 1), "ops_per_second": round(WRITERS * OPS / seconds),
-        })
-        with Path(report).open("a") as out:  # noqa: ASYNC230 - one line after the test's work
-            out.write(line + "\n")
+    record(
+        check="load", backend=ironstore_backend, writers=WRITERS, ops_per_writer=OPS,
+        seconds=round(seconds, 1), ops_per_second=round(WRITERS * OPS / seconds),
+    )

@@ -7,6 +7,7 @@ Revises: ironstore_0005
 from __future__ import annotations
 
 from alembic import op
+from ironstore.parking import park_or_drop_tables, unpark_tables
 
 revision = "ironstore_0006"
 down_revision = "ironstore_0005"
@@ -15,6 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if unpark_tables("sessions", "checkpoints"):  # parked by an earlier downgrade
+        return
     op.execute(
         """
         CREATE TABLE sessions (
@@ -63,5 +66,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE checkpoints")
-    op.execute("DROP TABLE sessions")
+    # checkpoints first (it references sessions); kept aside when they hold rows (ironstore.parking)
+    park_or_drop_tables("checkpoints", "sessions")

@@ -19,6 +19,7 @@ Revises: ironstore_0006
 from __future__ import annotations
 
 from alembic import op
+from ironstore.parking import park_columns, unpark_columns
 
 revision = "ironstore_0007"
 down_revision = "ironstore_0006"
@@ -71,6 +72,9 @@ def _set_on_delete(table: str, constraint: str, column: str, parent: str, action
     )
 
 
+_PARKED = ("agent_jobs", "id", ["credential_grants", "instance_id"], "0007")
+
+
 def upgrade() -> None:
     op.execute("ALTER TABLE agent_jobs ADD COLUMN credential_grants JSONB")
     op.execute("ALTER TABLE agent_jobs ADD COLUMN instance_id TEXT")
@@ -79,9 +83,11 @@ def upgrade() -> None:
         _set_on_delete(table, constraint, column, parent, action)
     for name, target in _INDEXES:
         op.execute(f"CREATE INDEX {name} ON {target}")
+    unpark_columns(*_PARKED)  # values an earlier downgrade kept aside
 
 
 def downgrade() -> None:
+    park_columns(*_PARKED)
     for name, _target in reversed(_INDEXES):
         op.execute(f"DROP INDEX IF EXISTS {name}")
     for table, constraint, column, parent, _action in _FOREIGN_KEYS:

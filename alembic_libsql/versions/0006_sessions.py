@@ -10,6 +10,7 @@ Revises: ironstore_ls_0005
 from __future__ import annotations
 
 from alembic import op
+from ironstore.parking import park_or_drop_tables, unpark_tables
 
 revision = "ironstore_ls_0006"
 down_revision = "ironstore_ls_0005"
@@ -18,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if unpark_tables("sessions", "checkpoints"):  # parked by an earlier downgrade
+        return
     op.execute(
         """
         CREATE TABLE sessions (
@@ -66,6 +69,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # checkpoints first (it references sessions); no rebuild, so foreign keys stay on
-    op.execute("DROP TABLE checkpoints")
-    op.execute("DROP TABLE sessions")
+    # checkpoints first (it references sessions); kept aside when they hold rows (ironstore.parking)
+    park_or_drop_tables("checkpoints", "sessions")

@@ -27,6 +27,7 @@ import re
 from sqlalchemy.engine import Connection
 
 from alembic import op
+from ironstore.parking import park_columns, unpark_columns
 
 revision = "ironstore_ls_0007"
 down_revision = "ironstore_ls_0006"
@@ -109,6 +110,9 @@ _BACKFILL_GRANTS = (
 )
 
 
+_PARKED = ("agent_jobs", "id", ["credential_grants", "instance_id"], "0007")
+
+
 def upgrade() -> None:
     op.execute("ALTER TABLE agent_jobs ADD COLUMN credential_grants TEXT")
     op.execute("ALTER TABLE agent_jobs ADD COLUMN instance_id TEXT")
@@ -116,9 +120,11 @@ def upgrade() -> None:
     _set_on_delete({(t, c, p): action for t, c, p, action in _FOREIGN_KEYS})
     for name, target in _INDEXES:
         op.execute(f"CREATE INDEX {name} ON {target}")
+    unpark_columns(*_PARKED)  # values an earlier downgrade kept aside
 
 
 def downgrade() -> None:
+    park_columns(*_PARKED)
     for name, _target in reversed(_INDEXES):
         op.execute(f"DROP INDEX IF EXISTS {name}")
     _set_on_delete({(t, c, p): None for t, c, p, _action in _FOREIGN_KEYS})

@@ -12,6 +12,7 @@ Revises: ironstore_ls_0009
 from __future__ import annotations
 
 from alembic import op
+from ironstore.parking import park_or_drop_tables, unpark_tables
 
 revision = "ironstore_ls_0010"
 down_revision = "ironstore_ls_0009"
@@ -48,11 +49,24 @@ TRIGGERS = [
 ]
 
 
+# Back from a downgrade, the counters missed every change made meanwhile (no triggers then):
+# bump every user's epoch so no cached copy is trusted, and keep the counters growing.
+_INVALIDATE_ALL = (
+    "INSERT INTO ironstore_workspace_epoch (user_id, epoch) "
+    "SELECT DISTINCT user_id, 1 FROM memory_documents WHERE true "
+    "ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1"
+)
+
+
 def upgrade() -> None:
-    op.execute(
-        "CREATE TABLE ironstore_workspace_epoch (user_id TEXT PRIMARY KEY, "
-        "epoch INTEGER NOT NULL DEFAULT 0, appends INTEGER NOT NULL DEFAULT 0)"
-    )
+    if unpark_tables("ironstore_workspace_epoch"):
+        op.execute("UPDATE ironstore_workspace_epoch SET epoch = epoch + 1")
+        op.execute(_INVALIDATE_ALL)
+    else:
+        op.execute(
+            "CREATE TABLE ironstore_workspace_epoch (user_id TEXT PRIMARY KEY, "
+            "epoch INTEGER NOT NULL DEFAULT 0, appends INTEGER NOT NULL DEFAULT 0)"
+        )
     for name, event, statements in TRIGGERS:
         body = " ".join(f"{statement};" for statement in statements)
         op.execute(f"CREATE TRIGGER {name} {event} BEGIN {body} END")
@@ -61,4 +75,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, _event, _statements in TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    op.execute("DROP TABLE ironstore_workspace_epoch")
+    park_or_drop_tables("ironstore_workspace_epoch")  # counters must never go back (ironstore.parking)

@@ -105,6 +105,7 @@ class SettingsRepository(StoreBase):
 
         Raises InvalidInputError for non-str ids/keys, NUL characters, or values that are not JSON.
         """
+        check_text(key, "key")  # before it becomes a dict key (an unhashable key is a TypeError)
         await self._upsert(user_id, {key: value}, replace=False)
 
     async def delete_setting(self, user_id: str, key: str) -> bool:

@@ -6,6 +6,7 @@ Dialect-neutral: the per-dialect candidate queries live in `ironstore.search`.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import DocumentNotFoundError, InvalidInputError
 from ..records.workspace import (
+    FusionStrategy,
     MemoryChunk,
     MemoryDocument,
     SearchConfig,
@@ -118,6 +120,15 @@ def _config(config: object) -> SearchConfig:
     _int(config.limit, "config.limit", 0)
     _int(config.rrf_k, "config.rrf_k", 0)
     _int(config.pre_fusion_limit, "config.pre_fusion_limit", 0)
+    for flag in ("use_fts", "use_vector"):
+        if not isinstance(getattr(config, flag), bool):
+            raise InvalidInputError(f"config.{flag} must be a bool")
+    if not isinstance(config.fusion_strategy, FusionStrategy):
+        raise InvalidInputError("config.fusion_strategy must be a FusionStrategy")
+    for number in ("min_score", "fts_weight", "vector_weight"):
+        value = getattr(config, number)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InvalidInputError(f"config.{number} must be a finite number >= 0, got {value!r:.40}")
     return config
 
 
