@@ -25,12 +25,17 @@ from alembic import op
 PREFIX = "ironstore_parked_"
 
 
+def _offline() -> bool:
+    """`--sql` rendering has no database to look at: nothing is parked or restored there."""
+    return bool(op.get_context().as_sql)
+
+
 def _exists(table: str) -> bool:
-    return sa.inspect(op.get_bind()).has_table(table)
+    return not _offline() and sa.inspect(op.get_bind()).has_table(table)
 
 
 def _has_rows(table: str) -> bool:
-    return op.get_bind().execute(sa.select(sa.literal(1)).select_from(sa.table(table)).limit(1)).first() is not None
+    return not _offline() and op.get_bind().execute(sa.select(sa.literal(1)).select_from(sa.table(table)).limit(1)).first() is not None
 
 
 def park_or_drop_tables(*tables: str) -> None:
@@ -61,8 +66,7 @@ def park_columns(table: str, key: str, columns: list[str], revision: str) -> Non
     kept = sa.select(*(source.c[name] for name in [key, *columns])).where(
         sa.or_(*(source.c[c].is_not(None) for c in columns))
     )
-    bind = op.get_bind()
-    if bind.execute(kept.limit(1)).first() is None:
+    if _offline() or op.get_bind().execute(kept.limit(1)).first() is None:
         return
     op.execute(CreateTableAs(kept, f"{PREFIX}{table}_{revision}"))
 
