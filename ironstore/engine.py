@@ -177,7 +177,8 @@ def translate(exc: BaseException, *, url: str = "", connecting: bool = False) ->
     )
     if unavailable and (connecting or not isinstance(exc, sa_exc.ProgrammingError)):
         return errors.BackendUnavailableError(f"database unavailable{where}: {message}")
-    if isinstance(exc, (sa_exc.DataError,)) or "invalid input" in lower or "out of range" in lower:
+    # "index row requires N bytes": a value too large for a PostgreSQL B-tree index (libSQL has no such limit)
+    if isinstance(exc, (sa_exc.DataError,)) or any(m in lower for m in ("invalid input", "out of range", "index row")):
         return errors.InvalidInputError(message)
     if connecting:
         return errors.BackendUnavailableError(f"cannot open database{where}: {message}")

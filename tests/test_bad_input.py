@@ -23,6 +23,7 @@ import enum
 import inspect
 import math
 import os
+import random
 import re
 import sys
 import types
@@ -366,3 +367,31 @@ async def test_every_method_survives_hostile_arguments(
     except Exception as exc:  # noqa: BLE001 - anything else is a bug in ironstore's validation
         shown = ", ".join([_describe(a) for a in positional] + [f"{k}={_describe(v)}" for k, v in keywords.items()])
         pytest.fail(f"{owner}.{name}({shown}) raised {type(exc).__name__}: {exc}"[:3000])
+
+
+@pytest.mark.parametrize("bad_text", ["a\ud800b", "\udfff"], ids=["lone-high-surrogate", "lone-low-surrogate"])
+async def test_text_that_is_not_utf8_is_invalid_input_on_both_backends(fuzz_db: tuple[Database, Pools], bad_text: str) -> None:
+    """A lone surrogate cannot be stored by either driver: the same typed error, nothing written."""
+    db, _ = fuzz_db
+    before = await raw_dump(db)
+    with pytest.raises(ironstore.InvalidInputError, match="invalid input"):
+        await db.set_setting(bad_text, "theme", "dark")
+    with pytest.raises(ironstore.InvalidInputError, match="invalid input"):
+        await db.get_setting("alice", bad_text)
+    assert await raw_dump(db) == before
+
+
+async def test_value_too_large_for_a_postgres_index_is_invalid_input(fuzz_db: tuple[Database, Pools]) -> None:
+    """PostgreSQL's B-tree entries hold at most ~2.7 kB, so a huge indexed value (here a user id)
+    is refused there as bad input with nothing written; libSQL has no such limit and stores it."""
+    db, _ = fuzz_db
+    rng = random.Random(5)
+    huge_user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20_000))  # incompressible
+    before = await raw_dump(db)
+    if db.backend == "postgres":
+        with pytest.raises(ironstore.InvalidInputError, match="index row"):
+            await db.get_or_create_assistant_conversation(huge_user, "cli")
+        assert await raw_dump(db) == before
+    else:
+        conversation = await db.get_or_create_assistant_conversation(huge_user, "cli")
+        assert await db.get_or_create_assistant_conversation(huge_user, "cli") == conversation

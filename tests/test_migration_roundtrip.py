@@ -97,7 +97,7 @@ async def test_populated_round_trip_to_base_plus_one_keeps_every_row(blank_url: 
         assert not {t for t in after if t.startswith(PREFIX)}, "parked tables are gone after the upgrade"
         differing = sorted(t for t in before.keys() | after.keys() if before.get(t) != after.get(t) and t != COUNTERS)
         assert differing == [], f"tables changed by the round trip: {differing}"
-        assert sum(len(rows) for rows in after.values()) >= 3 * ROWS
+        assert sum(len(rows) for rows in after.values()) >= 2 * ROWS  # the grown messages and chunks are in it
         record(
             check="migration round trip", backend=ironstore_backend, rows=sum(len(r) for r in before.values()),
             tables=len(before), parked_tables=len(parked), differing_tables=len(differing),

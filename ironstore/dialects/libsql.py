@@ -97,6 +97,10 @@ def _translate(exc: Exception) -> Error:
         cls = DatabaseError
     elif "too big" in lower or "out of range" in lower or "mismatch" in lower:
         cls = DataError
+    elif "unsupported parameter type" in lower:
+        # the driver's text for a value it cannot bind, e.g. a str with a lone surrogate (not
+        # UTF-8): bad input, as asyncpg reports the same value on PostgreSQL
+        cls, message = DataError, f"invalid input: a parameter the driver cannot bind ({message})"
     else:
         cls = OperationalError
     err = cls(message)
