@@ -18,7 +18,11 @@ Per backend and size, in one scope (one user, no agent), 384-dimension embedding
 The corpus is synthetic but not uniform: vectors are noisy copies of 256 cluster centres (real
 embeddings cluster; uniform random vectors are a worst case no index is built for) and texts are
 drawn from a 4,000-word vocabulary with a Zipf-like distribution; each query is a perturbed
-chunk vector plus three of that chunk's words. Seeded, so every run uses the same data.
+chunk vector plus three of that chunk's words. The perturbation is relative: as far from the
+chunk as the chunk is from its centre (cosine ~0.94). (Until 2026-12-07 it was 0.15 per
+dimension added to a unit vector, i.e. noise ~2.9x the vector: queries were nearly random
+directions, their exact top-10 a set of near-ties no index can be expected to find.) Seeded,
+so every run uses the same data.
 The section "## Workspace search" of BENCHMARKS.md is replaced with the results.
 """
 
@@ -46,6 +50,10 @@ from ._util import machine_facts, package_version, percentile
 DIMENSION = 384
 CHUNKS_PER_DOC = 100
 CENTRES = 256
+CHUNK_NOISE = 0.35
+"""A chunk is its centre plus this much noise per dimension (centres are standard normal)."""
+QUERY_NOISE = CHUNK_NOISE
+"""A query is a unit chunk vector plus noise of this norm relative to it (before normalising)."""
 VOCABULARY = 4000
 USER = "bench"
 
@@ -57,7 +65,7 @@ class Corpus:
         rng = np.random.default_rng(seed)
         centres = rng.standard_normal((CENTRES, DIMENSION)).astype(np.float32)
         which = rng.integers(0, CENTRES, size)
-        vectors = centres[which] + 0.35 * rng.standard_normal((size, DIMENSION)).astype(np.float32)
+        vectors = centres[which] + CHUNK_NOISE * rng.standard_normal((size, DIMENSION)).astype(np.float32)
         self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
         words = np.array([f"w{i:04d}" for i in range(VOCABULARY)])
         weights = 1.0 / np.arange(1, VOCABULARY + 1)
@@ -68,7 +76,10 @@ class Corpus:
     def queries(self, count: int) -> list[tuple[str, np.ndarray]]:
         out = []
         for i in self.rng.choice(len(self.texts), count, replace=False):
-            vector = self.vectors[i] + 0.15 * self.rng.standard_normal(DIMENSION).astype(np.float32)
+            # noise relative to the unit vector, as large as a chunk's own distance from its
+            # cluster centre (QUERY_NOISE; per dimension it is QUERY_NOISE / sqrt(DIMENSION))
+            noise = QUERY_NOISE / np.sqrt(DIMENSION) * self.rng.standard_normal(DIMENSION).astype(np.float32)
+            vector = self.vectors[i] + noise
             words = self.texts[i].split()
             out.append((" ".join(words[5:8]), (vector / np.linalg.norm(vector)).astype(np.float32)))
         return out
