@@ -486,6 +486,28 @@ def check_vector(value: object, dimension: int | None = None) -> np.ndarray:
     return arr
 
 
+def pgvector_text(arr: np.ndarray) -> str:
+    """pgvector's text form of a float32 vector: 9 significant digits, which every float32
+    survives exactly (FLT_DECIMAL_DIG); about half the cost of pgvector's own formatting, which
+    was half of the client's time in a PostgreSQL ingest at 384 dimensions."""
+    return "[" + ",".join([f"{v:.9g}" for v in arr.tolist()]) + "]"
+
+
+class _PgVector(VECTOR):
+    """pgvector's `vector`, bound from the text `Embedding` has already formatted."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def literal_processor(self, dialect: Dialect) -> Any:
+        def quoted(value: str) -> str:
+            return f"'{value}'"  # only digits, signs, '.', 'e', ',' and brackets: nothing to escape
+
+        return quoted
+
+
 class Embedding(TypeDecorator[list[float]]):
     """PG unbounded pgvector `vector`; libSQL BLOB of little-endian float32 values."""
 
@@ -494,14 +516,14 @@ class Embedding(TypeDecorator[list[float]]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if _is_pg(dialect):
-            return dialect.type_descriptor(VECTOR())
+            return dialect.type_descriptor(_PgVector())
         return dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         arr = check_vector(value)
-        return arr if _is_pg(dialect) else arr.astype("<f4").tobytes()
+        return pgvector_text(arr) if _is_pg(dialect) else arr.astype("<f4").tobytes()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> list[float] | None:
         if value is None:

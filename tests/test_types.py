@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,9 @@ def test_bind_forms_per_dialect() -> None:
     assert TextArray().process_bind_param(["shell", "http"], LS) == '["shell","http"]'
     assert BoolInt().process_bind_param(True, LS) == 1
     assert Embedding().process_bind_param([1.0, -2.5], LS) == b"\x00\x00\x80?\x00\x00 \xc0"
+    assert Embedding().process_bind_param([1.0, -2.5, 0.1], PG) == "[1,-2.5,0.100000001]"  # 9 digits: exact float32
+    rendered = insert(scratch).values(vec=[1.0, -2.5]).compile(dialect=PG, compile_kwargs={"literal_binds": True})
+    assert "'[1,-2.5]'" in str(rendered)
 
 
 @pytest.mark.parametrize(
@@ -280,6 +284,19 @@ def test_values_round_trip_through_the_real_database(
     assert row["t"] == values["t"]
     assert row["i32"] == values["i32"]
     assert row["i64"] == values["i64"]
+
+
+def test_float32_embeddings_round_trip_exactly(roundtrip_db: tuple[_LoopThread, ironstore.Database]) -> None:
+    """Every float32 comes back bit for bit (PostgreSQL binds pgvector text with 9 digits)."""
+    runner, db = roundtrip_db
+    f32 = np.finfo(np.float32)
+    edge = [float(f32.max), -float(f32.max), float(f32.tiny), float(f32.smallest_subnormal), -0.0, 0.1, 1 / 3]
+    rng = np.random.default_rng(3)
+    random = (rng.standard_normal(384) * 10.0 ** rng.integers(-30, 30, 384)).astype(np.float32).tolist()
+    for vector in (edge, random):
+        stored = _roundtrip(runner, db, vec=vector)["vec"]
+        sent = np.asarray(vector, dtype=np.float32)
+        assert np.asarray(stored, dtype=np.float32).tobytes() == sent.tobytes()
 
 
 @pytest.mark.parametrize(

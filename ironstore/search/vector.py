@@ -152,9 +152,11 @@ async def _sql_candidates(
         cast, _ = _pg_cast(dim, version)
         if cast:
             distance = f"(c.embedding::{cast}) <=> CAST(CAST(:qvec AS vector) AS {cast})"
-            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {_ef_search(limit)}"))
+            # both settings in one round trip; is_local => like SET LOCAL, until the commit
+            settings = "set_config('hnsw.ef_search', :ef_search, true)"
             if version >= (0, 8):
-                await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                settings += ", set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+            await conn.execute(text("SELECT " + settings), {"ef_search": str(_ef_search(limit))})
         else:
             distance = "c.embedding <=> CAST(:qvec AS vector)"
         qparam: BindParameter[Any] = bindparam("qvec", query_vector, type_=Embedding())
