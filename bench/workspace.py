@@ -220,6 +220,9 @@ async def main(argv: list[str]) -> int:
         await pg.stop()
     command = "make bench-workspace" if not argv else "python -m bench.workspace " + " ".join(argv)
     section = report(results, command, facts)
+    notes = Path(__file__).with_name("WORKSPACE_NOTES.md")  # hand-written analysis, kept with the table
+    if notes.exists():
+        section = section.rstrip("\n") + "\n\n" + notes.read_text()
     print(section)
     replace_section(Path(args.out), section)
     return 0
