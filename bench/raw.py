@@ -109,15 +109,17 @@ PG = {
         "($3::VARCHAR) AND d.agent_id IS NULL AND c.content_tsv @@ q.q ORDER BY score DESC, c.id "
         "LIMIT $2::INTEGER"
     ),
-    "ef_search": "SET LOCAL hnsw.ef_search = 50",
-    "iterative": "SET LOCAL hnsw.iterative_scan = relaxed_order",
+    "hnsw": (
+        "SELECT set_config('hnsw.ef_search', $1, true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+    ),
     "vector": (
         "SELECT c.id AS chunk_id, c.document_id AS document_id, d.path AS document_path, c.content "
         "AS content, d.user_id AS user_id, d.agent_id AS agent_id, c.chunk_index AS chunk_index, "
         "(c.embedding::vector({dim})) <=> CAST(CAST($1 AS vector) AS vector({dim})) AS distance FROM "
         "memory_chunks AS c JOIN memory_documents AS d ON d.id = c.document_id WHERE d.user_id IN "
         "($3::VARCHAR) AND d.agent_id IS NULL AND c.embedding IS NOT NULL AND "
-        "vector_dims(c.embedding) = {dim} ORDER BY distance, c.id LIMIT $2::INTEGER"
+        "vector_dims(c.embedding) = {dim} ORDER BY distance LIMIT $2::INTEGER"
     ),
     "llm_call": (
         "INSERT INTO llm_calls (id, job_id, conversation_id, provider, model, input_tokens, "
@@ -189,6 +191,7 @@ LIBSQL = {
         "WHERE memory_chunks_fts MATCH ? AND d.user_id IN (?) AND d.agent_id IS NULL ORDER BY "
         "bm25(memory_chunks_fts), c.id LIMIT ?"
     ),
+    "counters": "SELECT user_id, epoch, appends FROM ironstore_workspace_epoch WHERE user_id IN (?)",
     "vector": (
         "SELECT c.id AS chunk_id, c.document_id AS document_id, d.path AS document_path, c.content "
         "AS content, d.user_id AS user_id, d.agent_id AS agent_id, c.chunk_index AS chunk_index, "
@@ -283,9 +286,9 @@ class RawPG:
         qvec = "[" + ",".join(str(float(v)) for v in embedding) + "]"
         async with c.transaction():
             fts = await c.fetch(PG["fts"], query, 50, user)
-            await c.execute(PG["ef_search"])
-            await c.execute(PG["iterative"])
-            vec = await c.fetch(self.vector_sql, qvec, 50, user)
+            await c.fetchrow(PG["hnsw"], "400")  # ironstore: twice the candidates, at least 400
+            # ORDER BY distance alone (so the HNSW index can serve it), twice the rows, ties by id here
+            vec = sorted(await c.fetch(self.vector_sql, qvec, 100, user), key=lambda r: (r["distance"], str(r["chunk_id"])))[:50]
         return rrf(fts, vec, limit)
 
     async def record_llm_call(self, job_id: uuid.UUID, conv_id: uuid.UUID | None, cost: Decimal) -> uuid.UUID:
@@ -405,6 +408,9 @@ class RawLibSQL:
         qvec = np.asarray(embedding, dtype="<f4").tobytes()
         try:
             fts = await self.first("BEGIN", LIBSQL["fts"], (fts5_match(query), user, 50))
+            # the scope's change counters, which ironstore reads to know whether its in-process
+            # vectors are current (a 200-chunk scope is below the cache size: the SQL scan follows)
+            await self.one(LIBSQL["counters"], (user,))
             vec = await self.one(self.vector_sql, (qvec, user, 50))
             await self.commit()
         except BaseException:
