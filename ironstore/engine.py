@@ -177,8 +177,10 @@ def translate(exc: BaseException, *, url: str = "", connecting: bool = False) ->
     )
     if unavailable and (connecting or not isinstance(exc, sa_exc.ProgrammingError)):
         return errors.BackendUnavailableError(f"database unavailable{where}: {message}")
-    # "index row requires N bytes": a value too large for a PostgreSQL B-tree index (libSQL has no such limit)
-    if isinstance(exc, (sa_exc.DataError,)) or any(m in lower for m in ("invalid input", "out of range", "index row")):
+    # "index row requires N bytes" / "index row size N exceeds": a value too large for a
+    # PostgreSQL B-tree index (libSQL has no such limit)
+    bad_value = ("invalid input", "out of range", "index row requires", "index row size")
+    if isinstance(exc, sa_exc.DataError) or any(m in lower for m in bad_value):
         return errors.InvalidInputError(message)
     if connecting:
         return errors.BackendUnavailableError(f"cannot open database{where}: {message}")

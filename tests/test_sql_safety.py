@@ -21,7 +21,7 @@ SINKS = {"text", "exec_driver_sql", "execute", "fetch", "fetchval", "fetchrow"} 
 REVIEWED = {
     ("migrations.py", "_libsql_fk_actions"): "PRAGMA takes no parameters; table names come from MetaData",
     ("search/vector.py", "_sql_candidates"): "scope_sql() fragments, CANDIDATE_COLUMNS, int dimension and "
-        "the pgvector cast derived from it; the set_config() list is constant text (ef_search is bound)",
+        "the pgvector cast derived from it",
     ("search/vector.py", "_rows_of"): "CANDIDATE_COLUMNS constant; ids are an expanding bind parameter",
     ("search/vector.py", "_scope_rows_sql"): "scope_sql() fragment, a fixed select list, int dimension",
     ("search/fulltext.py", "fts_candidates"): "scope_sql() fragment and CANDIDATE_COLUMNS; the query text is bound",

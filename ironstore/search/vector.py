@@ -106,6 +106,14 @@ def _ef_search(limit: int) -> int:
     return min(1000, max(HNSW_EF_SEARCH_MIN, 2 * limit))
 
 
+# Both settings in one round trip, built once; is_local = true: like SET LOCAL, until the commit.
+_HNSW_SETTINGS = text("SELECT set_config('hnsw.ef_search', :ef_search, true)")
+_HNSW_SETTINGS_ITERATIVE = text(
+    "SELECT set_config('hnsw.ef_search', :ef_search, true), "
+    "set_config('hnsw.iterative_scan', 'relaxed_order', true)"  # pgvector >= 0.8
+)
+
+
 _TYPES: dict[str, TypeEngine[Any]] = {
     "chunk_id": UUIDType(),
     "document_id": UUIDType(),
@@ -152,11 +160,8 @@ async def _sql_candidates(
         cast, _ = _pg_cast(dim, version)
         if cast:
             distance = f"(c.embedding::{cast}) <=> CAST(CAST(:qvec AS vector) AS {cast})"
-            # both settings in one round trip; is_local => like SET LOCAL, until the commit
-            settings = "set_config('hnsw.ef_search', :ef_search, true)"
-            if version >= (0, 8):
-                settings += ", set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-            await conn.execute(text("SELECT " + settings), {"ef_search": str(_ef_search(limit))})
+            settings = _HNSW_SETTINGS_ITERATIVE if version >= (0, 8) else _HNSW_SETTINGS
+            await conn.execute(settings, {"ef_search": str(_ef_search(limit))})
         else:
             distance = "c.embedding <=> CAST(:qvec AS vector)"
         qparam: BindParameter[Any] = bindparam("qvec", query_vector, type_=Embedding())
