@@ -116,7 +116,7 @@ PG = {
     "vector": (
         "SELECT c.id AS chunk_id, c.document_id AS document_id, d.path AS document_path, c.content "
         "AS content, d.user_id AS user_id, d.agent_id AS agent_id, c.chunk_index AS chunk_index, "
-        "(c.embedding::vector({dim})) <=> CAST(CAST($1 AS vector) AS vector({dim})) AS distance FROM "
+        "(c.embedding::vector({dim})) <=> CAST($1 AS vector({dim})) AS distance FROM "
         "memory_chunks AS c JOIN memory_documents AS d ON d.id = c.document_id WHERE d.user_id IN "
         "($3::VARCHAR) AND d.agent_id IS NULL AND c.embedding IS NOT NULL AND "
         "vector_dims(c.embedding) = {dim} ORDER BY distance LIMIT $2::INTEGER"
@@ -239,8 +239,11 @@ class RawPG:
     @classmethod
     async def open(cls, dsn: str, dim: int) -> RawPG:
         import asyncpg
+        from pgvector.asyncpg import register_vector
 
-        return cls(await asyncpg.connect(dsn), dim)
+        conn = await asyncpg.connect(dsn)
+        await register_vector(conn)  # vectors in binary, as ironstore sends them
+        return cls(conn, dim)
 
     async def close(self) -> None:
         await self.conn.close()
@@ -282,8 +285,10 @@ class RawPG:
         return await self.conn.fetchrow(PG["get_document"], user, path, 1)
 
     async def hybrid_search(self, user: str, query: str, embedding: list[float], limit: int = 10) -> list[Any]:
+        import numpy as np
+
         c = self.conn
-        qvec = "[" + ",".join(str(float(v)) for v in embedding) + "]"
+        qvec = np.asarray(embedding, dtype=np.float32)
         async with c.transaction():
             fts = await c.fetch(PG["fts"], query, 50, user)
             await c.fetchrow(PG["hnsw"], "400")  # ironstore: twice the candidates, at least 400

@@ -36,6 +36,16 @@ def protocol_methods(protocol: type) -> list[str]:
     return sorted(n for n, f in vars(protocol).items() if inspect.iscoroutinefunction(f) and not n.startswith("_"))
 
 
+def protocol_context_managers(protocol: type) -> list[str]:
+    """Methods used as `async with db.name(...)` (their implementation is an @asynccontextmanager)."""
+    return sorted(
+        n
+        for n, f in vars(protocol).items()
+        if inspect.isfunction(f) and not n.startswith("_")
+        and inspect.isasyncgenfunction(getattr(getattr(ironstore.Database, n, None), "__wrapped__", None))
+    )
+
+
 def signature_of(function: Any) -> str:
     """The signature with annotations as written (they are strings under postponed evaluation)."""
     try:
@@ -46,10 +56,14 @@ def signature_of(function: Any) -> str:
     return text.replace("(self, ", "(").replace("(self)", "()")
 
 
-def entry(owner: str, name: str, function: Any) -> list[str]:
+def entry(owner: str, name: str, function: Any, *, context_manager: bool = False) -> list[str]:
     signature = signature_of(function)
     doc = inspect.getdoc(function) or "(undocumented)"
-    return [f"### `{owner}.{name}`", "", f"```python\nasync def {name}{signature}\n```", "", doc, ""]
+    if context_manager:  # the annotation is the generator's; the block itself yields None
+        header = f"async with {owner}.{name}{signature.split(' -> ')[0]}:\n    ..."
+    else:
+        header = f"async def {name}{signature}"
+    return [f"### `{owner}.{name}`", "", f"```python\n{header}\n```", "", doc, ""]
 
 
 def render() -> str:
@@ -57,7 +71,7 @@ def render() -> str:
         "# ironstore API reference",
         "",
         "Generated from the docstrings by `python docs/build_api.py`; do not edit by hand.",
-        "Every method is a coroutine and behaves the same on libSQL and PostgreSQL unless its",
+        "Every method is a coroutine (or, where shown, an async context manager) and behaves the same on libSQL and PostgreSQL unless its",
         "entry says otherwise. Errors are ironstore's (`ironstore.DatabaseError` and subclasses).",
         "",
         "## Opening and migrating",
@@ -75,6 +89,8 @@ def render() -> str:
         lines += [f"## {protocol.__name__} (methods on `Database`)", "", inspect.getdoc(protocol) or "", ""]
         for name in protocol_methods(protocol):
             lines += entry("db", name, getattr(ironstore.Database, name))
+        for name in protocol_context_managers(protocol):
+            lines += entry("db", name, getattr(ironstore.Database, name), context_manager=True)
     for owner, cls in ATTRIBUTE_STORES:
         lines += [f"## `{owner}`", "", inspect.getdoc(cls) or "", ""]
         for name in public_coroutines(cls):

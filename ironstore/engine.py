@@ -31,11 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from . import errors
 from .config import DatabaseConfig
 from .errors import redact
-from .types import dumps_json
+from .types import dumps_json, register_vector_codec
 
 registry.register("sqlite.ironstore_libsql", "ironstore.dialects.libsql", "LibSQLDialect")
 
 WRITE_OPTION = "ironstore_write"
+_VECTOR_CODEC = "ironstore_vector_codec"  # connection record info: binary vector codec registered
 DEFAULT_SLOW_OPERATION_MS = 500.0
 SLOW_OPERATION_ENV = "IRONSTORE_SLOW_OPERATION_MS"
 
@@ -122,10 +123,25 @@ def create_engine(config: DatabaseConfig, **engine_options: Any) -> AsyncEngine:
     engine = create_async_engine(config.url, **options)
     if config.backend == "libsql":
         event.listen(engine.sync_engine, "begin", _choose_libsql_begin)
+    else:
+        event.listen(engine.sync_engine, "connect", _register_vector_codec)
+        event.listen(engine.sync_engine, "checkout", _retry_vector_codec)
     _settings[engine.sync_engine] = EngineSettings(slow_operation_ms=slow_ms)
     if _sql_log.isEnabledFor(logging.DEBUG):
         ensure_statement_logging(engine)
     return engine
+
+
+def _register_vector_codec(dbapi_conn: Any, record: Any) -> None:
+    """PG: pgvector values travel in binary on this connection (types.register_vector_codec)."""
+    record.info[_VECTOR_CODEC] = dbapi_conn.run_async(register_vector_codec)
+
+
+def _retry_vector_codec(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    """A connection opened before `CREATE EXTENSION vector` (a migration) registers on the
+    first checkout after it; until the type exists no statement can bind a vector anyway."""
+    if not record.info.get(_VECTOR_CODEC):
+        record.info[_VECTOR_CODEC] = dbapi_conn.run_async(register_vector_codec)
 
 
 def _choose_libsql_begin(conn: Any) -> None:

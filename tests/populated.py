@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from ironstore import Database
@@ -55,6 +56,10 @@ async def populate(db: Database) -> None:
         await db.add_conversation_message(conv, "user" if i % 2 else "assistant", f"message {i}")
 
 
+def _comparable(value: Any) -> Any:
+    return value.tobytes() if isinstance(value, np.ndarray) else value
+
+
 async def raw_dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's rows exactly as stored (no type decoding), sorted: equal dumps, equal data.
 
@@ -68,6 +73,7 @@ async def raw_dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             if name in ("alembic_version", "sqlite_sequence"):
                 continue
             rows = (await conn.exec_driver_sql(f'SELECT * FROM "{name}"')).all()
-            out[name] = sorted((tuple(r) for r in rows), key=repr)
+            # PostgreSQL vectors arrive as float32 arrays (ironstore's binary codec): as bytes
+            out[name] = sorted((tuple(_comparable(v) for v in r) for r in rows), key=repr)
     return out
 

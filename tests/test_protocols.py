@@ -63,3 +63,7 @@ def test_protocols_cover_every_public_method() -> None:
     declared = {n for p in FLAT for n, f in vars(p).items() if inspect.iscoroutinefunction(f)}
     public = {n for n, _ in inspect.getmembers(Database, inspect.iscoroutinefunction) if not n.startswith("_")}
     assert public - declared == {"run_migrations", "adopt", "current_revision", "close"}
+    # async context managers (bulk_ingest) are declared too
+    blocks = {n for n, f in inspect.getmembers(Database) if inspect.isasyncgenfunction(getattr(f, "__wrapped__", None))}
+    assert blocks == {"bulk_ingest"}
+    assert blocks <= {n for p in FLAT for n in vars(p)}

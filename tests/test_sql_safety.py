@@ -22,6 +22,7 @@ REVIEWED = {
     ("migrations.py", "_libsql_fk_actions"): "PRAGMA takes no parameters; table names come from MetaData",
     ("search/vector.py", "_sql_candidates"): "scope_sql() fragments, CANDIDATE_COLUMNS, int dimension and "
         "the pgvector cast derived from it",
+    ("search/vector.py", "drop_vector_index"): "the index name is built from an int dimension (vector_index_name)",
     ("search/vector.py", "_rows_of"): "CANDIDATE_COLUMNS constant; ids are an expanding bind parameter",
     ("search/vector.py", "_scope_rows_sql"): "scope_sql() fragment, a fixed select list, int dimension",
     ("search/fulltext.py", "fts_candidates"): "scope_sql() fragment and CANDIDATE_COLUMNS; the query text is bound",

@@ -33,6 +33,8 @@ from ironstore.types import (
     TextArray,
     Timestamp,
     UUIDType,
+    _vector_from_binary,
+    _vector_to_binary,
     format_timestamp,
     parse_timestamp,
 )
@@ -95,7 +97,12 @@ def test_bind_forms_per_dialect() -> None:
     assert TextArray().process_bind_param(["shell", "http"], LS) == '["shell","http"]'
     assert BoolInt().process_bind_param(True, LS) == 1
     assert Embedding().process_bind_param([1.0, -2.5], LS) == b"\x00\x00\x80?\x00\x00 \xc0"
-    assert Embedding().process_bind_param([1.0, -2.5, 0.1], PG) == "[1,-2.5,0.100000001]"  # 9 digits: exact float32
+    pg_vec = Embedding().process_bind_param([1.0, -2.5, 0.1], PG)  # asyncpg encodes it (binary codec)
+    assert pg_vec.dtype == np.float32 and pg_vec.tolist() == np.array([1.0, -2.5, 0.1], np.float32).tolist()
+    # pgvector's binary wire form: int16 dimension, int16 unused, big-endian float32 values
+    wire = _vector_to_binary(pg_vec)
+    assert wire == b"\x00\x03\x00\x00" + np.array([1.0, -2.5, 0.1], ">f4").tobytes()
+    assert _vector_from_binary(wire).tobytes() == pg_vec.tobytes()
     rendered = insert(scratch).values(vec=[1.0, -2.5]).compile(dialect=PG, compile_kwargs={"literal_binds": True})
     assert "'[1,-2.5]'" in str(rendered)
 
@@ -287,7 +294,7 @@ def test_values_round_trip_through_the_real_database(
 
 
 def test_float32_embeddings_round_trip_exactly(roundtrip_db: tuple[_LoopThread, ironstore.Database]) -> None:
-    """Every float32 comes back bit for bit (PostgreSQL binds pgvector text with 9 digits)."""
+    """Every float32 comes back bit for bit (PostgreSQL: pgvector's binary form both ways)."""
     runner, db = roundtrip_db
     f32 = np.finfo(np.float32)
     edge = [float(f32.max), -float(f32.max), float(f32.tiny), float(f32.smallest_subnormal), -0.0, 0.1, 1 / 3]

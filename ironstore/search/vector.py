@@ -24,6 +24,7 @@ after new chunks reads only those; after a delete or re-embedding it rebuilds th
 
 from __future__ import annotations
 
+import math
 import uuid
 import weakref
 from collections import OrderedDict
@@ -42,7 +43,8 @@ from ..types import Embedding, UUIDType
 from ._scope import CANDIDATE_COLUMNS, scope_sql
 
 __all__ = [
-    "HNSW_VECTOR_MAX", "ensure_vector_index", "ensure_vector_index_sql", "pgvector_version", "vector_candidates",
+    "HNSW_VECTOR_MAX", "build_vector_index", "drop_vector_index", "ensure_vector_index", "ensure_vector_index_sql",
+    "pgvector_version", "vector_candidates", "vector_index_name",
 ]
 
 HNSW_VECTOR_MAX = 2000
@@ -74,6 +76,10 @@ def _pg_cast(dimension: int, version: tuple[int, ...]) -> tuple[str, str]:
     return "", ""
 
 
+def vector_index_name(dimension: int) -> str:
+    return f"idx_memory_chunks_embedding_{int(dimension)}"  # int(): the name is formatted into DDL
+
+
 def ensure_vector_index_sql(dimension: int, version: tuple[int, ...]) -> list[str]:
     """PG DDL for the per-dimension partial HNSW expression index (none above the limits)."""
     cast, ops = _pg_cast(dimension, version)
@@ -81,7 +87,7 @@ def ensure_vector_index_sql(dimension: int, version: tuple[int, ...]) -> list[st
         return []
     return [
         (
-        f"CREATE INDEX IF NOT EXISTS idx_memory_chunks_embedding_{dimension} ON memory_chunks "
+        f"CREATE INDEX IF NOT EXISTS {vector_index_name(dimension)} ON memory_chunks "
         f"USING hnsw ((embedding::{cast}) {ops}) WITH (m = 16, ef_construction = 64) "
         f"WHERE vector_dims(embedding) = {dimension}"
         )
@@ -94,6 +100,42 @@ async def ensure_vector_index(conn: AsyncConnection, dialect: str, dimension: in
         return
     for ddl in ensure_vector_index_sql(dimension, await pgvector_version(conn)):
         await conn.exec_driver_sql(ddl)
+
+
+async def drop_vector_index(conn: AsyncConnection, dialect: str, dimension: int) -> bool:
+    """PG: drop the HNSW index of `dimension`; True when there was one. libSQL: False."""
+    if dialect != "postgresql":
+        return False
+    name = vector_index_name(dimension)
+    found = (await conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name})).scalar_one()
+    if found:
+        await conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    return bool(found)
+
+
+BUILD_MEMORY_CAP_MB = 2048
+"""Most `maintenance_work_mem` a rebuild asks for unless told (pgvector builds the graph in
+memory while it fits, several times faster than on disk)."""
+
+
+async def build_vector_index(conn: AsyncConnection, dimension: int, memory_mb: int | None) -> None:
+    """PG: (re)build the HNSW index of `dimension` with enough `maintenance_work_mem`.
+
+    Unless `memory_mb` is given: the graph's estimated size (each vector plus ~1 KiB of
+    neighbour lists, +10 %), capped at BUILD_MEMORY_CAP_MB and never below the server's setting.
+    """
+    if memory_mb is None:
+        rows = (
+            await conn.execute(
+                text("SELECT count(*) FROM memory_chunks WHERE vector_dims(embedding) = :dim"), {"dim": dimension}
+            )
+        ).scalar_one()
+        current = (
+            await conn.execute(text("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'"))
+        ).scalar_one()  # kB / 1024
+        memory_mb = max(int(current), min(BUILD_MEMORY_CAP_MB, math.ceil(int(rows) * (4 * dimension + 1024) * 1.1 / 2**20)))
+    await conn.execute(text("SELECT set_config('maintenance_work_mem', :mem, true)"), {"mem": f"{int(memory_mb)}MB"})
+    await ensure_vector_index(conn, "postgresql", dimension)
 
 
 HNSW_EF_SEARCH_MIN = 400
@@ -159,7 +201,7 @@ async def _sql_candidates(
         version = await pgvector_version(conn)
         cast, _ = _pg_cast(dim, version)
         if cast:
-            distance = f"(c.embedding::{cast}) <=> CAST(CAST(:qvec AS vector) AS {cast})"
+            distance = f"(c.embedding::{cast}) <=> CAST(:qvec AS {cast})"
             settings = _HNSW_SETTINGS_ITERATIVE if version >= (0, 8) else _HNSW_SETTINGS
             await conn.execute(settings, {"ef_search": str(_ef_search(limit))})
         else:
