@@ -103,7 +103,7 @@ async def ensure_vector_index(conn: AsyncConnection, dialect: str, dimension: in
 
 
 async def drop_vector_index(conn: AsyncConnection, dialect: str, dimension: int) -> bool:
-    """PG: drop the HNSW index of `dimension`; True when there was one. libSQL: False."""
+    """PG: drop the HNSW index of `dimension`; True when there was one. libSQL: False (no SQL)."""
     if dialect != "postgresql":
         return False
     name = vector_index_name(dimension)
@@ -118,6 +118,12 @@ BUILD_MEMORY_CAP_MB = 2048
 memory while it fits, several times faster than on disk)."""
 
 
+_BUILD_SIZES = text(
+    "SELECT count(*), (SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem') "
+    "FROM memory_chunks WHERE vector_dims(embedding) = :dim"
+)
+
+
 async def build_vector_index(conn: AsyncConnection, dimension: int, memory_mb: int | None) -> None:
     """PG: (re)build the HNSW index of `dimension` with enough `maintenance_work_mem`.
 
@@ -125,14 +131,9 @@ async def build_vector_index(conn: AsyncConnection, dimension: int, memory_mb: i
     neighbour lists, +10 %), capped at BUILD_MEMORY_CAP_MB and never below the server's setting.
     """
     if memory_mb is None:
-        rows = (
-            await conn.execute(
-                text("SELECT count(*) FROM memory_chunks WHERE vector_dims(embedding) = :dim"), {"dim": dimension}
-            )
-        ).scalar_one()
-        current = (
-            await conn.execute(text("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'"))
-        ).scalar_one()  # kB / 1024
+        rows, current = (
+            await conn.execute(_BUILD_SIZES, {"dim": dimension})
+        ).one()  # indexed rows, the server's maintenance_work_mem in MB
         memory_mb = max(int(current), min(BUILD_MEMORY_CAP_MB, math.ceil(int(rows) * (4 * dimension + 1024) * 1.1 / 2**20)))
     await conn.execute(text("SELECT set_config('maintenance_work_mem', :mem, true)"), {"mem": f"{int(memory_mb)}MB"})
     await ensure_vector_index(conn, "postgresql", dimension)

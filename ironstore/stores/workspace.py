@@ -751,7 +751,7 @@ class WorkspaceRepository(StoreBase):
         memory = None if maintenance_work_mem_mb is None else _int(maintenance_work_mem_mb, "maintenance_work_mem_mb", 1)
         dim = self._config.embedding_dimension
         state: _BulkState = self.__dict__.setdefault("_bulk_state", _BulkState())
-        if dim is None or self._dialect != "postgresql":
+        if dim is None:
             yield
             return
         async with state.lock:
