@@ -114,3 +114,106 @@ async def test_concurrent_searches_after_new_chunks_add_each_once(
     if db.backend == "libsql":
         (copy,) = vector._scopes[db.engine.sync_engine].values()
         assert len(copy.ids) == len(set(copy.ids)) == 45
+
+
+# ---- cluster-pruned scans of large copies (ironstore.search._clusters) -------------------------
+
+
+def _clustered(n: int, dim: int, seed: int, centres: int = 24, spread: float = 0.2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    middle = rng.standard_normal((centres, dim))
+    out = middle[rng.integers(0, centres, n)] + spread * rng.standard_normal((n, dim))
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _uniform(n: int, dim: int, seed: int) -> np.ndarray:
+    out = np.random.default_rng(seed).standard_normal((n, dim))
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("make", [_clustered, _uniform], ids=["clustered", "uniform"])
+def test_pruned_scan_equals_the_full_scan(make: Callable[[int, int, int], np.ndarray]) -> None:
+    """The same rows in the same order as the full product, ties and the unclustered tail included;
+    on clustered vectors it scores a fraction of the rows, on uniform ones it gives up."""
+    from ironstore.search import _clusters
+
+    dim, n, k = 32, 6000, 20
+    matrix = make(n, dim, 11)
+    matrix[1::50] = matrix[0]  # 120 exact ties: the cut falls among them for the first query
+    order, clusters = _clusters.cluster_rows(matrix[:5000])
+    unit = np.concatenate([matrix[:5000][order], matrix[5000:]])  # 1,000 rows in the tail
+    ids = [f"{i:05d}" for i in np.concatenate([order, np.arange(5000, n)])]
+    assert clusters.rows == 5000 and int(clusters.starts[0]) == 0
+    near = matrix[np.random.default_rng(12).choice(n, 30)] + 0.05 * make(30, dim, 13)  # queries near rows
+    between = matrix[:4000:400] + matrix[1:4000:400][::-1]  # near the edges of two lists
+    queries = [matrix[0]] + list(near) + list(between) + [matrix[5500]]
+    scored = []
+    for q in queries:
+        pruned, full = vector._nearest(unit, ids, q, k, clusters), vector._nearest(unit, ids, q, k)
+        assert [r for r, _ in pruned] == [r for r, _ in full]
+        assert [d for _, d in pruned] == pytest.approx([d for _, d in full], abs=1e-6)  # another BLAS call
+        found = _clusters.pruned_candidates(unit, clusters, q / np.linalg.norm(q), k)
+        scored.append(n if found is None else len(found[0]))
+    if make is _clustered:
+        assert np.median(scored) < 0.3 * n, "pruning skipped most rows"
+    else:
+        assert np.median(scored) == n, "nothing to prune: the full scan was used"
+
+
+def test_cluster_index_is_well_formed() -> None:
+    from ironstore.search import _clusters
+
+    matrix = _clustered(3000, 16, 21)
+    order, clusters = _clusters.cluster_rows(matrix)
+    assert sorted(order.tolist()) == list(range(3000))
+    assert len(clusters.centroids) == len(clusters.radius) == len(clusters.starts) - 1 == 54  # sqrt(3000)
+    assert np.all(np.diff(clusters.starts) >= 0) and clusters.rows == 3000
+    moved = matrix[order]
+    for lst in range(len(clusters.radius)):  # every member lies within its list's radius
+        members = moved[clusters.starts[lst] : clusters.starts[lst + 1]].astype(np.float64)
+        angles = np.arccos(np.clip(members @ clusters.centroids[lst], -1, 1))
+        assert np.all(angles <= clusters.radius[lst])
+    again, _ = _clusters.cluster_rows(matrix)
+    assert np.array_equal(order, again), "deterministic"
+
+
+async def test_large_copies_are_clustered_and_stay_exact(
+    ironstore_connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clustered copy answers like the SQL scan before and after appends, and is clustered
+    again once the appended tail outgrows CLUSTER_TAIL_SHARE."""
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    monkeypatch.setattr(vector, "CLUSTER_MIN_VECTORS", 200)
+    db = await ironstore_connect(embedding_dimension=DIM)
+    matrix = _clustered(700, DIM, 31, centres=6, spread=0.1)
+    doc = await db.get_or_create_document_by_path("alice", None, "clustered.md")
+    await db.insert_chunks(doc.id, [(i, f"c {i}", v.tolist()) for i, v in enumerate(matrix[:400])])
+    queries = list(_clustered(8, DIM, 32, centres=6, spread=0.1)) + [matrix[3], matrix[650]]
+
+    async def both_ways() -> list[list[uuid.UUID]]:
+        cached = [await _hits(db, "alice", q) for q in queries]
+        monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 10**9)
+        scanned = [await _hits(db, "alice", q) for q in queries]
+        monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+        assert cached == scanned and all(len(h) == 10 for h in cached)
+        return cached
+
+    def copy() -> vector._ScopeVectors | None:
+        copies = vector._scopes.get(db.engine.sync_engine)
+        return next(iter(copies.values())) if copies else None
+
+    await both_ways()
+    if db.backend == "libsql":
+        first = copy()
+        assert first is not None and first.clusters is not None and first.clusters.rows == 400
+    extra = await db.insert_chunks(doc.id, [(i, f"c {i}", matrix[i].tolist()) for i in range(400, 480)])
+    hits = await both_ways()
+    if db.backend == "libsql":
+        same = copy()
+        assert same is first and same.clusters is not None and same.clusters.rows == 400  # 80 in the tail
+    assert any(set(extra) & set(h) for h in hits), "appended rows are found"
+    await db.insert_chunks(doc.id, [(i, f"c {i}", matrix[i].tolist()) for i in range(480, 700)])
+    await both_ways()
+    if db.backend == "libsql":
+        last = copy()
+        assert last is first and last.clusters is not None and last.clusters.rows == 700  # clustered again

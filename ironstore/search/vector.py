@@ -19,7 +19,10 @@ searched in process instead: their vectors are read once into a normalised float
 current by the scope's users' change counters, which triggers of revision
 ironstore_ls_0010 bump on every write that matters, from any process. The first search
 after new chunks reads only those; after a delete or re-embedding it rebuilds the matrix
-(about the cost of one SQL scan).
+(about the cost of one SQL scan). Copies of `CLUSTER_MIN_VECTORS` or more rows are also grouped
+into k-means lists (`_clusters`): a search then scans only the lists that could hold a top-k
+row and is still exact; the gain depends on how clustered the vectors are (bench/workspace.py
+measures both a clustered and a uniform corpus).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sqlalchemy.types import TypeEngine
 
 from ..records.workspace import RankedResult
 from ..types import Embedding, UUIDType
+from ._clusters import Clusters, cluster_rows, pruned_candidates
 from ._scope import CANDIDATE_COLUMNS, scope_sql
 
 __all__ = [
@@ -256,6 +260,11 @@ CACHE_MIN_VECTORS = 2000
 """Scopes with fewer embedded chunks are scanned in SQL (as fast, and nothing is kept)."""
 CACHE_MAX_SCOPES = 4
 """Scopes kept per engine; the least recently searched is dropped first."""
+CLUSTER_MIN_VECTORS = 20_000
+"""Copies this large are clustered for pruned scans (below it a full product takes < 1 ms)."""
+CLUSTER_TAIL_SHARE = 0.25
+"""Rows appended since the last clustering are scanned in full; past this share of the
+clustered rows the copy is clustered again (~0.5 s per 100k rows, amortised over the appends)."""
 
 
 @dataclass
@@ -268,6 +277,7 @@ class _ScopeVectors:
     rowids: list[int] = field(default_factory=list)  # their memory_chunks._rowid (fast lookups)
     buffer: np.ndarray | None = None  # rows [0, len(ids)) hold unit-length float32 vectors
     last_rowid: int = 0  # highest memory_chunks._rowid read
+    clusters: Clusters | None = None  # describes rows [0, clusters.rows); later rows: the tail
 
     @property
     def unit(self) -> np.ndarray | None:
@@ -283,6 +293,18 @@ class _ScopeVectors:
         self.buffer[n : n + extra] = vectors
         self.rowids.extend(rowids)
         self.ids.extend(ids)  # last: rows become visible to searches once complete
+
+    def cluster_if_due(self) -> None:
+        """(Re)cluster when the copy is large enough and its unclustered tail has grown too long.
+        Synchronous (no await), so no search sees the rows half reordered."""
+        n = len(self.ids)
+        clustered = 0 if self.clusters is None else self.clusters.rows
+        if self.buffer is None or n < CLUSTER_MIN_VECTORS or n - clustered <= CLUSTER_TAIL_SHARE * clustered:
+            return
+        order, self.clusters = cluster_rows(self.buffer[:n])
+        self.buffer[:n] = self.buffer[order]
+        self.ids = [self.ids[i] for i in order]
+        self.rowids = [self.rowids[i] for i in order]
 
 
 _scopes: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], _ScopeVectors]] = weakref.WeakKeyDictionary()
@@ -345,27 +367,47 @@ async def _cached_candidates(
         await _read_vectors(conn, entry, user_ids, agent_id, dim)
         entry.appends = appends
     scopes.move_to_end(key)
+    entry.cluster_if_due()
     unit = entry.unit
     if unit is None:
         return None
-    nearest = _nearest(unit, entry.ids, query_vector, limit)
+    nearest = _nearest(unit, entry.ids, query_vector, limit, entry.clusters)
     return await _rows_of(conn, [(entry.rowids[i], d) for i, d in nearest])
 
 
-def _nearest(unit: np.ndarray, ids: list[str], query_vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-    """(row of `unit`, cosine distance) of the `limit` nearest rows, ties by chunk id."""
+_RESCORE_MARGIN = 1e-5
+"""Rows this close behind the k-th distance are rescored with it (float32 rounding is ~1e-7)."""
+
+
+def _nearest(
+    unit: np.ndarray, ids: list[str], query_vector: np.ndarray, limit: int, clusters: Clusters | None = None
+) -> list[tuple[int, float]]:
+    """(row of `unit`, cosine distance) of the `limit` nearest rows, ties by chunk id.
+
+    With `clusters`, only the rows the pruning keeps are scored (same answer); else all rows.
+    """
     norm = float(np.linalg.norm(query_vector))
     query = query_vector.astype(np.float32) / norm if norm > 0 else query_vector.astype(np.float32)
-    distances = 1.0 - unit @ query
     k = min(limit, len(unit))
-    if k < len(unit):
+    pruned = None if clusters is None or norm == 0 else pruned_candidates(unit, clusters, query, k)
+    if pruned is None:
+        rows, distances = None, 1.0 - unit @ query
+    else:
+        # the lists were scored by separate products, which may round equal vectors differently;
+        # the shortlist near the cut is scored again in one product, so duplicates tie again
+        rows, distances = pruned[0], 1.0 - pruned[1]
+        if k < len(distances):
+            rows = rows[distances <= np.partition(distances, k - 1)[k - 1] + _RESCORE_MARGIN]
+        distances = 1.0 - unit[rows] @ query
+    if k < len(distances):
         # everything at or below the k-th distance, so ties at the cut are decided by id
         cut = np.partition(distances, k - 1)[k - 1]
         chosen = np.flatnonzero(distances <= cut)
     else:
-        chosen = np.arange(len(unit))
-    order = sorted(chosen.tolist(), key=lambda i: (float(distances[i]), ids[i]))[:k]
-    return [(i, float(distances[i])) for i in order]
+        chosen = np.arange(len(distances))
+    row_of = chosen if rows is None else rows[chosen]
+    best = sorted(range(len(chosen)), key=lambda j: (float(distances[chosen[j]]), ids[row_of[j]]))[:k]
+    return [(int(row_of[j]), float(distances[chosen[j]])) for j in best]
 
 
 async def _rows_of(conn: AsyncConnection, nearest: list[tuple[int, float]]) -> list[RankedResult]:
