@@ -143,6 +143,7 @@ def as_migration_error(exc: BaseException, display_url: str) -> MigrationError:
 _NOT_MODELLED = (
     "alembic_version", "refinery_schema_history", "_migrations", "sqlite_sequence",
     "ironstore_workspace_epoch",  # libSQL vector-cache bookkeeping (revision ironstore_ls_0010)
+    "ironstore_workspace_changes", "idx_ironstore_workspace_changes_user",  # and its change log (ls_0011)
 )
 _NOT_MODELLED_PREFIXES = ("memory_chunks_fts", "libsql_vector_meta_shadow")
 

@@ -1,6 +1,7 @@
 """libSQL's in-process vector copy (ironstore.search.vector): same answers as the SQL scan, and
 never stale — writes from another connection (here a second Database, as another process would)
-invalidate it through revision ironstore_ls_0010's triggers. On PostgreSQL the same test bodies
+reach it through the triggers of revisions ironstore_ls_0010 (counters) and ironstore_ls_0011
+(the change log that deletes and re-embeddings are patched in from). On PostgreSQL the same test bodies
 check the ordinary path (the copy is a libSQL strategy; pgvector answers there)."""
 
 from __future__ import annotations
@@ -217,3 +218,141 @@ async def test_large_copies_are_clustered_and_stay_exact(
     if db.backend == "libsql":
         last = copy()
         assert last is first and last.clusters is not None and last.clusters.rows == 700  # clustered again
+
+
+# ---- deletes and re-embeddings patch the copy (revision ironstore_ls_0011's change log) --------
+
+
+def _only_copy(db: Database) -> vector._ScopeVectors | None:
+    copies = vector._scopes.get(db.engine.sync_engine)
+    return next(iter(copies.values())) if copies else None
+
+
+async def _same_as_sql_scan(
+    db: Database, monkeypatch: pytest.MonkeyPatch, user: str, queries: list[np.ndarray]
+) -> list[list[uuid.UUID]]:
+    cached = [await _hits(db, user, q) for q in queries]
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 10**9)
+    scanned = [await _hits(db, user, q) for q in queries]
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    assert cached == scanned
+    return cached
+
+
+@pytest.mark.parametrize("clustered", [False, True], ids=["flat", "clustered"])
+async def test_deletes_and_reembeddings_patch_the_copy(
+    ironstore_connect: Connect, monkeypatch: pytest.MonkeyPatch, clustered: bool
+) -> None:
+    """Writes from another connection: re-embedding, replace_chunks, delete_chunks, a backfilled
+    embedding. Every search answers like the SQL scan, and the copy is the same object, patched."""
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    monkeypatch.setattr(vector, "CLUSTER_MIN_VECTORS", 100 if clustered else 10**9)
+    monkeypatch.setattr(vector, "COMPACT_GONE_SHARE", 0.9)  # compaction is tested on its own
+    db = await ironstore_connect(embedding_dimension=DIM)
+    other = await ironstore_connect(embedding_dimension=DIM)
+    matrix = _clustered(300, DIM, 41, centres=5, spread=0.1)
+    docs = [await db.get_or_create_document_by_path("alice", None, f"d{i}.md") for i in range(3)]
+    ids = [await db.insert_chunks(d.id, [(j, f"c{j}", matrix[100 * i + j].tolist()) for j in range(100)]) for i, d in enumerate(docs)]
+    queries = [matrix[5], matrix[150], matrix[299], -matrix[7]]
+    await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    first = _only_copy(db)
+
+    probe = np.ones(DIM, dtype=np.float32)  # an existing chunk moves onto it: it must come first
+    await other.update_chunk_embedding(ids[0][0], (probe * 3).tolist())
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", [probe])
+    assert hits[0][0] == ids[0][0]
+    await other.replace_chunks(docs[1].id, [(0, "new", (-matrix[7]).tolist()), (1, "new", matrix[5].tolist())])
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    assert not set(ids[1]) & {h for hit in hits for h in hit}, "replaced chunks are gone"
+    await other.delete_chunks(docs[2].id)
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    assert not set(ids[2]) & {h for hit in hits for h in hit}
+    (bare,) = await other.insert_chunks(docs[2].id, [(0, "no vector yet", None)])
+    await _hits(db, "alice", queries[0])
+    await other.update_chunk_embedding(bare, (-matrix[7] * 5).tolist())  # backfilled later
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", [-matrix[7]])
+    assert bare in hits[0][:3]
+
+    if db.backend == "libsql":
+        copy = _only_copy(db)
+        assert copy is first is not None, "patched in place, never rebuilt"
+        alive = len(copy.ids) - copy.gone_count
+        assert alive == 100 + 2 + 1 and len(copy.positions) == alive
+        assert (copy.clusters is not None) is clustered
+
+
+async def test_concurrent_searches_patch_the_copy_once(
+    ironstore_connect: Connect, cache_everything: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Searches that read the log at the same time: one patches the copy, the others see that
+    it moved on and read again from its new state (no row added twice)."""
+    import asyncio
+
+    db = await ironstore_connect(embedding_dimension=DIM)
+    ids = await _corpus(db, "alice", 60, seed=8)
+    probe = np.ones(DIM, dtype=np.float32)
+    await _hits(db, "alice", probe)
+    for chunk in ids[:10]:
+        await db.update_chunk_embedding(chunk, (probe * 4).tolist())
+    doc = await db.get_or_create_document_by_path("alice", None, "late.md")
+    await db.insert_chunks(doc.id, [(0, "late", (-probe).tolist())])
+    real_span = vector._log_span
+
+    async def slow_span(conn: object) -> object:  # every search reads the log before any applies it
+        found = await real_span(conn)  # type: ignore[arg-type]
+        await asyncio.sleep(0.02)
+        return found
+
+    monkeypatch.setattr(vector, "_log_span", slow_span)
+    results = await asyncio.gather(*(_hits(db, "alice", probe) for _ in range(8)))
+    for hits in results:
+        assert set(hits) == set(ids[:10])
+    if db.backend == "libsql":
+        copy = _only_copy(db)
+        assert copy is not None and copy.gone_count == 10 and len(copy.ids) == 71
+        assert len(copy.positions) == 61 and len(set(copy.ids)) == 61
+
+
+async def test_many_deletes_compact_the_copy(ironstore_connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    db = await ironstore_connect(embedding_dimension=DIM)
+    docs = [await db.get_or_create_document_by_path("alice", None, f"d{i}.md") for i in range(4)]
+    vectors = _vectors(80, seed=9)
+    for i, d in enumerate(docs):
+        await db.insert_chunks(d.id, [(j, f"c{j}", vectors[20 * i + j].tolist()) for j in range(20)])
+    queries = list(_vectors(5, seed=10))
+    await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    first = _only_copy(db)
+    await db.delete_chunks(docs[0].id)  # 25 %: masked
+    await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    if db.backend == "libsql":
+        assert first is not None and first.gone_count == 20 and len(first.ids) == 80
+    await db.delete_chunks(docs[1].id)  # 50 %: compacted in memory
+    await _same_as_sql_scan(db, monkeypatch, "alice", queries)
+    if db.backend == "libsql":
+        assert _only_copy(db) is first and first is not None
+        assert first.gone_count == 0 and len(first.ids) == 40 and first.gone is None
+
+
+async def test_a_trimmed_change_log_rebuilds_the_copy(
+    ironstore_connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy whose next log entry was trimmed away (it missed more than LOG_KEEP changes)
+    cannot be patched: it is read again, and answers stay right."""
+    from sqlalchemy import text
+
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    db = await ironstore_connect(embedding_dimension=DIM)
+    ids = await _corpus(db, "alice", 40, seed=11)
+    probe = np.ones(DIM, dtype=np.float32)
+    await _hits(db, "alice", probe)
+    first = _only_copy(db)
+    await db.update_chunk_embedding(ids[3], (probe * 2).tolist())
+    await db.update_chunk_embedding(ids[4], (probe * 3).tolist())
+    if db.backend == "libsql":  # what the trimming trigger does after LOG_KEEP newer entries
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ironstore_workspace_changes WHERE chunk_rowid = (SELECT min(chunk_rowid) FROM ironstore_workspace_changes)"))
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", [probe])
+    assert set(hits[0][:2]) == {ids[3], ids[4]}
+    if db.backend == "libsql":
+        assert _only_copy(db) is not first, "rebuilt"

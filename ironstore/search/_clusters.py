@@ -95,9 +95,12 @@ def cluster_rows(unit: np.ndarray, seed: int = 0) -> tuple[np.ndarray, Clusters]
     return order, Clusters(centroids, starts, radius)
 
 
-def pruned_candidates(unit: np.ndarray, clusters: Clusters, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+def pruned_candidates(
+    unit: np.ndarray, clusters: Clusters, query: np.ndarray, k: int, gone: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows, similarities) of a subset of `unit` that holds every row a full scan would rank in
-    the top `k` (ties at the cut included); None when the bound leaves too many rows to probe."""
+    the top `k` (ties at the cut included); None when the bound leaves too many rows to probe.
+    Rows masked by `gone` get similarity -inf: they neither count towards k nor raise the cut."""
     theta = np.arccos(np.clip(clusters.centroids @ query.astype(np.float64), -1.0, 1.0))
     bound = np.cos(np.maximum(theta - clusters.radius, 0.0))
     order = np.argsort(-bound, kind="stable")
@@ -113,6 +116,8 @@ def pruned_candidates(unit: np.ndarray, clusters: Clusters, query: np.ndarray, k
         held += int(last - first)
         probed += 1
     found = np.concatenate(sims)
+    if gone is not None:
+        found[gone[np.concatenate(rows)]] = -np.inf
     if len(found) >= k:
         kth = float(np.partition(found, len(found) - k)[len(found) - k])
         rest = order[probed:]
@@ -122,4 +127,7 @@ def pruned_candidates(unit: np.ndarray, clusters: Clusters, query: np.ndarray, k
         for lst in rest:
             rows.append(np.arange(starts[lst], starts[lst + 1]))
             sims.append(unit[starts[lst] : starts[lst + 1]] @ query)
-    return np.concatenate(rows), np.concatenate(sims)
+    rows_out, sims_out = np.concatenate(rows), np.concatenate(sims)
+    if gone is not None:
+        sims_out[gone[rows_out]] = -np.inf
+    return rows_out, sims_out

@@ -18,8 +18,10 @@ searched in process instead: their vectors are read once into a normalised float
 (one matrix-vector product per query, ~25x faster than the SQL scan at 100k chunks), kept
 current by the scope's users' change counters, which triggers of revision
 ironstore_ls_0010 bump on every write that matters, from any process. The first search
-after new chunks reads only those; after a delete or re-embedding it rebuilds the matrix
-(about the cost of one SQL scan). Copies of `CLUSTER_MIN_VECTORS` or more rows are also grouped
+after new chunks reads only those; after deletes or re-embeddings it drops the rows that
+revision ironstore_ls_0011's change log names and reads back those still embedded (a
+moved or deleted document, or a log trimmed past the copy, rebuilds the matrix: about the
+cost of one SQL scan). Copies of `CLUSTER_MIN_VECTORS` or more rows are also grouped
 into k-means lists (`_clusters`): a search then scans only the lists that could hold a top-k
 row and is still exact; the gain depends on how clustered the vectors are (bench/workspace.py
 measures both a clustered and a uniform corpus).
@@ -262,6 +264,8 @@ CACHE_MAX_SCOPES = 4
 """Scopes kept per engine; the least recently searched is dropped first."""
 CLUSTER_MIN_VECTORS = 20_000
 """Copies this large are clustered for pruned scans (below it a full product takes < 1 ms)."""
+COMPACT_GONE_SHARE = 0.25
+"""Deleted or re-embedded rows are masked in place; past this share the copy is compacted."""
 CLUSTER_TAIL_SHARE = 0.25
 """Rows appended since the last clustering are scanned in full; past this share of the
 clustered rows the copy is clustered again (~0.5 s per 100k rows, amortised over the appends)."""
@@ -277,7 +281,11 @@ class _ScopeVectors:
     rowids: list[int] = field(default_factory=list)  # their memory_chunks._rowid (fast lookups)
     buffer: np.ndarray | None = None  # rows [0, len(ids)) hold unit-length float32 vectors
     last_rowid: int = 0  # highest memory_chunks._rowid read
+    last_change: int = 0  # highest ironstore_workspace_changes.seq applied
     clusters: Clusters | None = None  # describes rows [0, clusters.rows); later rows: the tail
+    gone: np.ndarray | None = None  # True for rows deleted or re-embedded since they were read
+    gone_count: int = 0
+    positions: dict[int, int] = field(default_factory=dict)  # _rowid -> its (latest) row
 
     @property
     def unit(self) -> np.ndarray | None:
@@ -292,7 +300,43 @@ class _ScopeVectors:
             self.buffer = grown
         self.buffer[n : n + extra] = vectors
         self.rowids.extend(rowids)
+        self.positions.update(zip(rowids, range(n, n + extra)))
         self.ids.extend(ids)  # last: rows become visible to searches once complete
+
+    def drop(self, rowids: set[int]) -> None:
+        """Mark the rows of these chunks as gone (searches skip them until the next compaction)."""
+        found = [self.positions.pop(r) for r in rowids if r in self.positions]
+        if not found:
+            return
+        if self.gone is None or len(self.gone) < len(self.ids):
+            grown = np.zeros(max(len(self.ids), 16), bool)
+            if self.gone is not None:
+                grown[: len(self.gone)] = self.gone
+            self.gone = grown
+        self.gone[found] = True
+        self.gone_count += len(found)
+
+    def gone_rows(self) -> np.ndarray | None:
+        """A mask over `unit`'s rows (True: skip), or None when no row is gone."""
+        if not self.gone_count or self.gone is None:
+            return None
+        mask = np.zeros(len(self.ids), bool)
+        mask[: min(len(self.gone), len(mask))] = self.gone[: len(mask)]
+        return mask
+
+    def compact_if_due(self) -> None:
+        """Drop gone rows from memory once they are COMPACT_GONE_SHARE of the copy (then the
+        clustering is redone by cluster_if_due). Synchronous, like cluster_if_due."""
+        n = len(self.ids)
+        mask = self.gone_rows()
+        if mask is None or self.buffer is None or self.gone_count <= COMPACT_GONE_SHARE * n:
+            return
+        keep = np.flatnonzero(~mask)
+        self.buffer[: len(keep)] = self.buffer[keep]
+        self.ids = [self.ids[i] for i in keep]
+        self.rowids = [self.rowids[i] for i in keep]
+        self.positions = {r: i for i, r in enumerate(self.rowids)}
+        self.gone, self.gone_count, self.clusters = None, 0, None
 
     def cluster_if_due(self) -> None:
         """(Re)cluster when the copy is large enough and its unclustered tail has grown too long.
@@ -305,6 +349,10 @@ class _ScopeVectors:
         self.buffer[:n] = self.buffer[order]
         self.ids = [self.ids[i] for i in order]
         self.rowids = [self.rowids[i] for i in order]
+        self.positions = {r: i for i, r in enumerate(self.rowids)}
+        mask = self.gone_rows()
+        if mask is not None:
+            self.gone = mask[order]
 
 
 _scopes: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], _ScopeVectors]] = weakref.WeakKeyDictionary()
@@ -346,8 +394,9 @@ async def _cached_candidates(
     """Top-k from an in-memory copy of the scope's vectors; None: use the SQL scan instead.
 
     The copy follows the scope's users' counters, which triggers bump whichever process writes:
-    new chunks (`appends`) are read and added; a delete, a re-embedding or a moved or deleted
-    document (`epoch`) rebuilds the copy. Distances are cosine distances (1 - cos) like
+    new chunks, deletes and re-embeddings (`appends`; from revision ironstore_ls_0011 the last two
+    are named in the change log) patch the copy; a moved or deleted document (`epoch`), or a log
+    that no longer reaches back to the copy, rebuilds it. Distances are cosine distances (1 - cos) like
     `vector_distance_cos`, ties broken by chunk id; only the winners' rows are then read.
     """
     counters = await _counters(conn, user_ids)
@@ -358,20 +407,23 @@ async def _cached_candidates(
     key = (tuple(sorted(set(user_ids))), None if agent_id is None else str(agent_id), dim)
     scopes = _scopes.setdefault(conn.sync_engine, OrderedDict())
     entry = scopes.get(key)
+    if entry is not None and entry.epochs == epochs and entry.appends != appends and entry.buffer is not None:
+        if await _refresh(conn, entry, user_ids, agent_id, dim):
+            entry.appends = appends
+        else:
+            entry = None
     if entry is None or entry.epochs != epochs or (entry.appends != appends and entry.buffer is None):
         entry = await _load_scope(conn, user_ids, agent_id, dim, epochs, appends)
         scopes[key] = entry
         while len(scopes) > CACHE_MAX_SCOPES:
             scopes.popitem(last=False)
-    elif entry.appends != appends:
-        await _read_vectors(conn, entry, user_ids, agent_id, dim)
-        entry.appends = appends
     scopes.move_to_end(key)
+    entry.compact_if_due()
     entry.cluster_if_due()
     unit = entry.unit
     if unit is None:
         return None
-    nearest = _nearest(unit, entry.ids, query_vector, limit, entry.clusters)
+    nearest = _nearest(unit, entry.ids, query_vector, limit, entry.clusters, entry.gone_rows())
     return await _rows_of(conn, [(entry.rowids[i], d) for i, d in nearest])
 
 
@@ -380,22 +432,34 @@ _RESCORE_MARGIN = 1e-5
 
 
 def _nearest(
-    unit: np.ndarray, ids: list[str], query_vector: np.ndarray, limit: int, clusters: Clusters | None = None
+    unit: np.ndarray,
+    ids: list[str],
+    query_vector: np.ndarray,
+    limit: int,
+    clusters: Clusters | None = None,
+    gone: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(row of `unit`, cosine distance) of the `limit` nearest rows, ties by chunk id.
 
     With `clusters`, only the rows the pruning keeps are scored (same answer); else all rows.
+    Rows where the mask `gone` is True are never returned.
     """
     norm = float(np.linalg.norm(query_vector))
     query = query_vector.astype(np.float32) / norm if norm > 0 else query_vector.astype(np.float32)
-    k = min(limit, len(unit))
-    pruned = None if clusters is None or norm == 0 else pruned_candidates(unit, clusters, query, k)
+    k = min(limit, len(unit) - (0 if gone is None else int(gone.sum())))
+    if k < 1:
+        return []
+    pruned = None if clusters is None or norm == 0 else pruned_candidates(unit, clusters, query, k, gone)
     if pruned is None:
         rows, distances = None, 1.0 - unit @ query
+        if gone is not None:
+            distances[gone] = np.inf
     else:
         # the lists were scored by separate products, which may round equal vectors differently;
         # the shortlist near the cut is scored again in one product, so duplicates tie again
         rows, distances = pruned[0], 1.0 - pruned[1]
+        if gone is not None:
+            rows, distances = rows[np.isfinite(distances)], distances[np.isfinite(distances)]
         if k < len(distances):
             rows = rows[distances <= np.partition(distances, k - 1)[k - 1] + _RESCORE_MARGIN]
         distances = 1.0 - unit[rows] @ query
@@ -427,12 +491,18 @@ async def _rows_of(conn: AsyncConnection, nearest: list[tuple[int, float]]) -> l
     return _ranked(rows)
 
 
-def _scope_rows_sql(user_ids: Sequence[str], agent_id: uuid.UUID | None, dim: int, select_list: str) -> Any:
+def _scope_rows_sql(
+    user_ids: Sequence[str], agent_id: uuid.UUID | None, dim: int, select_list: str, rowids: list[int] | None = None
+) -> Any:
+    """The scope's embedded chunks above `:after` (or, given `rowids`, those chunks), by _rowid."""
     where, params = scope_sql(user_ids, agent_id)
+    if rowids is not None:
+        params.append(bindparam("rowids", rowids, expanding=True))
     return text(
         f"SELECT {select_list} FROM memory_chunks AS c JOIN memory_documents AS d ON d.id = c.document_id "
         f"WHERE {where} AND c.embedding IS NOT NULL AND length(c.embedding) = {4 * dim} "
-        "AND c._rowid > :after ORDER BY c._rowid"
+        + ("AND c._rowid IN :rowids " if rowids is not None else "AND c._rowid > :after ")
+        + "ORDER BY c._rowid"
     ).bindparams(*params)
 
 
@@ -448,22 +518,85 @@ async def _load_scope(
     count = _scope_rows_sql(user_ids, agent_id, dim, "count(*)")
     if int((await conn.execute(count, {"after": 0})).scalar_one()) >= CACHE_MIN_VECTORS:
         entry.buffer = np.zeros((0, dim), np.float32)
-        await _read_vectors(conn, entry, user_ids, agent_id, dim)
+        # the log position first: a change logged after it is applied again later (harmless),
+        # none can be missed
+        span = await _log_span(conn)
+        entry.last_change = span[1] if span else 0
+        rows = (await conn.execute(_scope_rows_sql(user_ids, agent_id, dim, _VECTOR_COLUMNS), {"after": 0})).all()
+        _add_rows(entry, rows, dim)
     return entry
 
 
-async def _read_vectors(
+_VECTOR_COLUMNS = "c._rowid, c.id, c.embedding"
+_CHANGES_TABLE = "ironstore_workspace_changes"
+_has_change_log: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_REREAD_BATCH = 500
+
+
+async def _log_span(conn: AsyncConnection) -> tuple[int, int] | None:
+    """(lowest, highest) seq in the change log ((0, 0) when empty), or None before revision
+    ironstore_ls_0011 (no log: deletes and re-embeddings bump `epoch` there)."""
+    engine = conn.sync_engine
+    if engine not in _has_change_log:  # looked up until found (a later migration may add it)
+        present = (
+            await conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": _CHANGES_TABLE}
+            )
+        ).first()
+        if present is None:
+            return None
+        _has_change_log[engine] = True
+    low, high = (await conn.execute(text("SELECT min(seq), max(seq) FROM ironstore_workspace_changes"))).one()
+    return (int(low or 0), int(high or 0))
+
+
+async def _refresh(
     conn: AsyncConnection, entry: _ScopeVectors, user_ids: Sequence[str], agent_id: uuid.UUID | None, dim: int
-) -> None:
-    """Add the scope's chunks with a _rowid above the last one read, normalised."""
-    stmt = _scope_rows_sql(user_ids, agent_id, dim, "c._rowid, c.id, c.embedding")
-    rows = (await conn.execute(stmt, {"after": entry.last_rowid})).all()
-    # another search may have added some of these while this one awaited: no row twice
-    rows = [r for r in rows if int(r[0]) > entry.last_rowid]
+) -> bool:
+    """Patch the copy: drop the chunks the change log names since the copy's last entry, read
+    them back (those still embedded in the scope) and the chunks above its last _rowid.
+
+    Every read happens before the copy is touched, and the copy is touched only if no other
+    search patched it meanwhile (else the reads start again from its new state), so concurrent
+    searches never add a row twice. False: rebuild instead (the log was trimmed past the copy,
+    or too much changed).
+    """
+    for _ in range(3):
+        since_change, since_rowid = entry.last_change, entry.last_rowid
+        span = await _log_span(conn)
+        logged: list[tuple[int, int]] = []
+        if span is not None:
+            low, high = span
+            if high < since_change or low > since_change + 1:
+                return False  # trimmed past the copy, or a new log (back from a downgrade)
+            stmt = text(
+                "SELECT seq, chunk_rowid FROM ironstore_workspace_changes WHERE user_id IN :uids AND seq > :after"
+            ).bindparams(bindparam("uids", list(user_ids), expanding=True))
+            logged = [(int(q), int(r)) for q, r in (await conn.execute(stmt, {"after": since_change})).all()]
+        changed = sorted({r for _, r in logged if r <= since_rowid})
+        if len(changed) > COMPACT_GONE_SHARE * max(len(entry.ids), 1):
+            return False  # most of the copy changed: reading it again is as cheap
+        back: list[Any] = []
+        for at in range(0, len(changed), _REREAD_BATCH):
+            batch = changed[at : at + _REREAD_BATCH]
+            back += (await conn.execute(_scope_rows_sql(user_ids, agent_id, dim, _VECTOR_COLUMNS, batch))).all()
+        new = (await conn.execute(_scope_rows_sql(user_ids, agent_id, dim, _VECTOR_COLUMNS), {"after": since_rowid})).all()
+        if (entry.last_change, entry.last_rowid) != (since_change, since_rowid):
+            continue  # another search patched the copy while this one read: start from its state
+        entry.drop(set(changed))
+        _add_rows(entry, back, dim)
+        _add_rows(entry, new, dim)
+        entry.last_change = max([since_change, *(q for q, _ in logged)])
+        return True
+    return False
+
+
+def _add_rows(entry: _ScopeVectors, rows: Sequence[Any], dim: int) -> None:
+    """Append (_rowid, id, embedding) rows to the copy, normalised."""
     if not rows:
         return
     matrix = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(len(rows), dim)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit = np.divide(matrix, norms, out=np.zeros(matrix.shape, np.float32), where=norms > 0)
     entry.append([str(r[1]) for r in rows], [int(r[0]) for r in rows], unit)
-    entry.last_rowid = int(rows[-1][0])
+    entry.last_rowid = max(entry.last_rowid, max(int(r[0]) for r in rows))

@@ -1,0 +1,84 @@
+"""workspace: a log of changed chunk rows, so the in-process vector copy is patched, not rebuilt (libSQL).
+
+Until this revision every delete or re-embedding of a chunk bumped its user's `epoch`, and the next
+vector search re-read the whole scope (about 1.3 s at 100k chunks, plus clustering). Now those two
+triggers write the chunk's `_rowid` to `ironstore_workspace_changes` and bump `appends`; a cached
+copy reads the log from the last entry it applied, drops those rows and reads back the ones still
+in the scope. Moved or deleted documents and chunks moved between documents still bump `epoch`.
+The log keeps its newest LOG_KEEP entries; a copy further behind is rebuilt. Additive: IronClaw
+ignores the table.
+
+Revision ID: ironstore_ls_0011
+Revises: ironstore_ls_0010
+"""
+
+from __future__ import annotations
+
+
+from alembic import op
+
+revision = "ironstore_ls_0011"
+down_revision = "ironstore_ls_0010"
+branch_labels = None
+depends_on = None
+
+
+LOG_KEEP = 100_000
+"""Entries kept; each is ~20 bytes. A copy that has not searched for this many changes is rebuilt."""
+
+_USER_OF_OLD = "SELECT user_id FROM memory_documents WHERE id = OLD.document_id"
+_LOG_OLD = (
+    f"INSERT INTO ironstore_workspace_changes (user_id, chunk_rowid) SELECT ({_USER_OF_OLD}), OLD._rowid "
+    f"WHERE ({_USER_OF_OLD}) IS NOT NULL"
+)
+_BUMP_APPENDS_OLD = (
+    f"INSERT INTO ironstore_workspace_epoch (user_id, appends) SELECT user_id, 1 FROM memory_documents "
+    f"WHERE id = OLD.document_id ON CONFLICT (user_id) DO UPDATE SET appends = appends + 1"
+)
+_BUMP_EPOCH = (
+    "INSERT INTO ironstore_workspace_epoch (user_id, epoch) SELECT user_id, 1 FROM memory_documents "
+    "WHERE id = {row}.document_id ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1"
+)
+_TRIM = (
+    "DELETE FROM ironstore_workspace_changes WHERE seq <= (SELECT max(seq) FROM ironstore_workspace_changes) - "
+    f"{LOG_KEEP}"
+)
+
+# (trigger, event, statements): the two triggers of revision ls_0010 this one redefines
+CHANGED = [
+    ("ironstore_epoch_chunk_delete", "AFTER DELETE ON memory_chunks", [_LOG_OLD, _BUMP_APPENDS_OLD, _TRIM]),
+    ("ironstore_epoch_chunk_embedding", "AFTER UPDATE OF embedding ON memory_chunks",
+     [_LOG_OLD, _BUMP_APPENDS_OLD, _TRIM]),
+    ("ironstore_epoch_chunk_update", "AFTER UPDATE OF document_id ON memory_chunks",
+     [_BUMP_EPOCH.format(row="OLD"), _BUMP_EPOCH.format(row="NEW")]),
+]
+# ls_0010's definitions, restored by the downgrade
+ORIGINAL = [
+    ("ironstore_epoch_chunk_delete", "AFTER DELETE ON memory_chunks", [_BUMP_EPOCH.format(row="OLD")]),
+    ("ironstore_epoch_chunk_update", "AFTER UPDATE OF embedding, document_id ON memory_chunks",
+     [_BUMP_EPOCH.format(row="OLD"), _BUMP_EPOCH.format(row="NEW")]),
+]
+
+
+def _create(triggers: list[tuple[str, str, list[str]]]) -> None:
+    for name, event, statements in triggers:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        body = " ".join(f"{statement};" for statement in statements)
+        op.execute(f"CREATE TRIGGER {name} {event} BEGIN {body} END")
+
+
+def upgrade() -> None:
+    op.execute(
+        "CREATE TABLE IF NOT EXISTS ironstore_workspace_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "user_id TEXT NOT NULL, chunk_rowid INTEGER NOT NULL)"
+    )
+    op.execute("CREATE INDEX IF NOT EXISTS idx_ironstore_workspace_changes_user ON ironstore_workspace_changes (user_id, seq)")
+    _create(CHANGED)
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS ironstore_epoch_chunk_embedding")
+    _create(ORIGINAL)
+    op.execute("DROP TABLE IF EXISTS ironstore_workspace_changes")  # bookkeeping only: nothing to keep
+    # every copy must be rebuilt: changes made from now on are no longer logged
+    op.execute("UPDATE ironstore_workspace_epoch SET epoch = epoch + 1")
