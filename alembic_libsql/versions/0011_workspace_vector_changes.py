@@ -1,10 +1,12 @@
 """workspace: a log of changed chunk rows, so the in-process vector copy is patched, not rebuilt (libSQL).
 
 Until this revision every delete or re-embedding of a chunk bumped its user's `epoch`, and the next
-vector search re-read the whole scope (about 1.3 s at 100k chunks, plus clustering). Now those two
-triggers write the chunk's `_rowid` to `ironstore_workspace_changes` and bump `appends`; a cached
+vector search re-read the whole scope (about 1.3 s at 100k chunks, plus clustering). Now the delete
+and re-embedding triggers write the chunk's `_rowid` to `ironstore_workspace_changes` and bump `appends`; a cached
 copy reads the log from the last entry it applied, drops those rows and reads back the ones still
-in the scope. Moved or deleted documents and chunks moved between documents still bump `epoch`.
+in the scope. Deleting a document logs the chunks it still has (before a cascade removes them,
+for writers such as IronClaw that rely on it). Documents moved to another scope and chunks moved
+between documents still bump `epoch`.
 The log keeps its newest LOG_KEEP entries; a copy further behind is rebuilt. Additive: IronClaw
 ignores the table.
 
@@ -13,7 +15,6 @@ Revises: ironstore_ls_0010
 """
 
 from __future__ import annotations
-
 
 from alembic import op
 
@@ -32,28 +33,44 @@ _LOG_OLD = (
     f"WHERE ({_USER_OF_OLD}) IS NOT NULL"
 )
 _BUMP_APPENDS_OLD = (
-    f"INSERT INTO ironstore_workspace_epoch (user_id, appends) SELECT user_id, 1 FROM memory_documents "
-    f"WHERE id = OLD.document_id ON CONFLICT (user_id) DO UPDATE SET appends = appends + 1"
+    "INSERT INTO ironstore_workspace_epoch (user_id, appends) SELECT user_id, 1 FROM memory_documents "
+    "WHERE id = OLD.document_id ON CONFLICT (user_id) DO UPDATE SET appends = appends + 1"
 )
 _BUMP_EPOCH = (
     "INSERT INTO ironstore_workspace_epoch (user_id, epoch) SELECT user_id, 1 FROM memory_documents "
     "WHERE id = {row}.document_id ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1"
+)
+_LOG_DOCUMENT_CHUNKS = (
+    "INSERT INTO ironstore_workspace_changes (user_id, chunk_rowid) "
+    "SELECT OLD.user_id, _rowid FROM memory_chunks WHERE document_id = OLD.id"
+)
+_BUMP_APPENDS_DOCUMENT = (
+    "INSERT INTO ironstore_workspace_epoch (user_id, appends) SELECT OLD.user_id, 1 WHERE true "
+    "ON CONFLICT (user_id) DO UPDATE SET appends = appends + 1"
+)
+_BUMP_EPOCH_DOCUMENT = (
+    "INSERT INTO ironstore_workspace_epoch (user_id, epoch) SELECT OLD.user_id, 1 "
+    "ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1"
 )
 _TRIM = (
     "DELETE FROM ironstore_workspace_changes WHERE seq <= (SELECT max(seq) FROM ironstore_workspace_changes) - "
     f"{LOG_KEEP}"
 )
 
-# (trigger, event, statements): the two triggers of revision ls_0010 this one redefines
+# (trigger, event, statements): the triggers of revision ls_0010 this one redefines, and one new
 CHANGED = [
     ("ironstore_epoch_chunk_delete", "AFTER DELETE ON memory_chunks", [_LOG_OLD, _BUMP_APPENDS_OLD, _TRIM]),
     ("ironstore_epoch_chunk_embedding", "AFTER UPDATE OF embedding ON memory_chunks",
      [_LOG_OLD, _BUMP_APPENDS_OLD, _TRIM]),
     ("ironstore_epoch_chunk_update", "AFTER UPDATE OF document_id ON memory_chunks",
      [_BUMP_EPOCH.format(row="OLD"), _BUMP_EPOCH.format(row="NEW")]),
+    ("ironstore_epoch_document_delete", "BEFORE DELETE ON memory_documents",
+     [_LOG_DOCUMENT_CHUNKS, _BUMP_APPENDS_DOCUMENT, _TRIM]),
 ]
 # ls_0010's definitions, restored by the downgrade
 ORIGINAL = [
+    ("ironstore_epoch_document_delete", "AFTER DELETE ON memory_documents",
+     [_BUMP_EPOCH_DOCUMENT]),
     ("ironstore_epoch_chunk_delete", "AFTER DELETE ON memory_chunks", [_BUMP_EPOCH.format(row="OLD")]),
     ("ironstore_epoch_chunk_update", "AFTER UPDATE OF embedding, document_id ON memory_chunks",
      [_BUMP_EPOCH.format(row="OLD"), _BUMP_EPOCH.format(row="NEW")]),

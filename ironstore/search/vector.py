@@ -357,22 +357,27 @@ class _ScopeVectors:
 
 _scopes: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], _ScopeVectors]] = weakref.WeakKeyDictionary()
 _EPOCH_TABLE = "ironstore_workspace_epoch"
-_has_counters: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_tables_found: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 _Counters = tuple[tuple[tuple[str, int], ...], tuple[int, ...]]
+
+
+async def _table_present(conn: AsyncConnection, name: str, remember: bool = True) -> bool:
+    """Whether the database has this bookkeeping table; looked up until found (a later
+    migration may add it), then remembered per engine unless `remember` is False."""
+    found = _tables_found.setdefault(conn.sync_engine, set())
+    if name not in found:
+        stmt = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n")
+        if (await conn.execute(stmt, {"n": name})).first() is None:
+            return False
+        if remember:
+            found.add(name)
+    return True
 
 
 async def _counters(conn: AsyncConnection, user_ids: Sequence[str]) -> _Counters | None:
     """Each user's (epoch, appends) of revision ironstore_ls_0010, or None before that revision."""
-    engine = conn.sync_engine
-    if engine not in _has_counters:  # looked up until found (a later migration may add it)
-        present = (
-            await conn.execute(
-                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": _EPOCH_TABLE}
-            )
-        ).first()
-        if present is None:
-            return None
-        _has_counters[engine] = True
+    if not await _table_present(conn, _EPOCH_TABLE):
+        return None
     stmt = text("SELECT user_id, epoch, appends FROM ironstore_workspace_epoch WHERE user_id IN :uids").bindparams(
         bindparam("uids", list(user_ids), expanding=True)
     )
@@ -529,23 +534,16 @@ async def _load_scope(
 
 _VECTOR_COLUMNS = "c._rowid, c.id, c.embedding"
 _CHANGES_TABLE = "ironstore_workspace_changes"
-_has_change_log: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 _REREAD_BATCH = 500
 
 
 async def _log_span(conn: AsyncConnection) -> tuple[int, int] | None:
     """(lowest, highest) seq in the change log ((0, 0) when empty), or None before revision
     ironstore_ls_0011 (no log: deletes and re-embeddings bump `epoch` there)."""
-    engine = conn.sync_engine
-    if engine not in _has_change_log:  # looked up until found (a later migration may add it)
-        present = (
-            await conn.execute(
-                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": _CHANGES_TABLE}
-            )
-        ).first()
-        if present is None:
-            return None
-        _has_change_log[engine] = True
+    # not remembered: a downgrade to ls_0010 drops the log while processes keep running (it also
+    # bumps every epoch, so their copies are rebuilt); read only when a copy is loaded or patched
+    if not await _table_present(conn, _CHANGES_TABLE, remember=False):
+        return None
     low, high = (await conn.execute(text("SELECT min(seq), max(seq) FROM ironstore_workspace_changes"))).one()
     return (int(low or 0), int(high or 0))
 
