@@ -410,3 +410,29 @@ async def test_a_downgrade_below_the_change_log_rebuilds_then_patching_resumes(
             assert _only_copy(db) is rebuilt and rebuilt is not None and rebuilt.gone_count == 20
     finally:
         await db.close()
+
+
+async def test_a_chunk_reembedded_across_a_reclustering_is_found_once(
+    ironstore_connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-embedded, then the copy is clustered again, then re-embedded again: only its latest
+    vector counts (the stale row of the first re-embedding must not come back)."""
+    monkeypatch.setattr(vector, "CACHE_MIN_VECTORS", 1)
+    monkeypatch.setattr(vector, "CLUSTER_MIN_VECTORS", 100)
+    db = await ironstore_connect(embedding_dimension=DIM)
+    matrix = _clustered(560, DIM, 51, centres=5, spread=0.1)
+    doc = await db.get_or_create_document_by_path("alice", None, "c.md")
+    ids = await db.insert_chunks(doc.id, [(i, f"c{i}", v.tolist()) for i, v in enumerate(matrix[:400])])
+    first, second = np.ones(DIM, dtype=np.float32), -np.ones(DIM, dtype=np.float32)
+    await _same_as_sql_scan(db, monkeypatch, "alice", [first])
+    await db.update_chunk_embedding(ids[7], (first * 2).tolist())
+    assert (await _same_as_sql_scan(db, monkeypatch, "alice", [first]))[0][0] == ids[7]
+    more = await db.get_or_create_document_by_path("alice", None, "more.md")
+    await db.insert_chunks(more.id, [(i, f"m{i}", v.tolist()) for i, v in enumerate(matrix[400:])])
+    await _same_as_sql_scan(db, monkeypatch, "alice", [first])  # 160 new rows: clustered again
+    if db.backend == "libsql":
+        copy = _only_copy(db)
+        assert copy is not None and copy.clusters is not None and copy.gone_count == 0 and len(copy.ids) == 560
+    await db.update_chunk_embedding(ids[7], (second * 2).tolist())
+    hits = await _same_as_sql_scan(db, monkeypatch, "alice", [first, second])
+    assert ids[7] not in hits[0] and hits[1][0] == ids[7]

@@ -327,9 +327,12 @@ class _ScopeVectors:
     def compact_if_due(self) -> None:
         """Drop gone rows from memory once they are COMPACT_GONE_SHARE of the copy (then the
         clustering is redone by cluster_if_due). Synchronous, like cluster_if_due."""
-        n = len(self.ids)
+        if self.gone_count > COMPACT_GONE_SHARE * len(self.ids):
+            self._compact()
+
+    def _compact(self) -> None:
         mask = self.gone_rows()
-        if mask is None or self.buffer is None or self.gone_count <= COMPACT_GONE_SHARE * n:
+        if mask is None or self.buffer is None:
             return
         keep = np.flatnonzero(~mask)
         self.buffer[: len(keep)] = self.buffer[keep]
@@ -345,14 +348,15 @@ class _ScopeVectors:
         clustered = 0 if self.clusters is None else self.clusters.rows
         if self.buffer is None or n < CLUSTER_MIN_VECTORS or n - clustered <= CLUSTER_TAIL_SHARE * clustered:
             return
+        self._compact()  # every row moves anyway: gone rows (and stale duplicates of a _rowid) go
+        n = len(self.ids)
+        if n < CLUSTER_MIN_VECTORS:
+            return
         order, self.clusters = cluster_rows(self.buffer[:n])
         self.buffer[:n] = self.buffer[order]
         self.ids = [self.ids[i] for i in order]
         self.rowids = [self.rowids[i] for i in order]
         self.positions = {r: i for i, r in enumerate(self.rowids)}
-        mask = self.gone_rows()
-        if mask is not None:
-            self.gone = mask[order]
 
 
 _scopes: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], _ScopeVectors]] = weakref.WeakKeyDictionary()
