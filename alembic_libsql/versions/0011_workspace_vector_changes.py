@@ -27,10 +27,9 @@ depends_on = None
 LOG_KEEP = 100_000
 """Entries kept; each is ~20 bytes. A copy that has not searched for this many changes is rebuilt."""
 
-_USER_OF_OLD = "SELECT user_id FROM memory_documents WHERE id = OLD.document_id"
-_LOG_OLD = (
-    f"INSERT INTO ironstore_workspace_changes (user_id, chunk_rowid) SELECT ({_USER_OF_OLD}), OLD._rowid "
-    f"WHERE ({_USER_OF_OLD}) IS NOT NULL"
+_LOG_OLD = (  # nothing when the document is already gone (its delete trigger logged the chunks)
+    "INSERT INTO ironstore_workspace_changes (user_id, chunk_rowid) "
+    "SELECT user_id, OLD._rowid FROM memory_documents WHERE id = OLD.document_id"
 )
 _BUMP_APPENDS_OLD = (
     "INSERT INTO ironstore_workspace_epoch (user_id, appends) SELECT user_id, 1 FROM memory_documents "

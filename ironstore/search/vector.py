@@ -283,7 +283,7 @@ class _ScopeVectors:
     last_rowid: int = 0  # highest memory_chunks._rowid read
     last_change: int = 0  # highest ironstore_workspace_changes.seq applied
     clusters: Clusters | None = None  # describes rows [0, clusters.rows); later rows: the tail
-    gone: np.ndarray | None = None  # True for rows deleted or re-embedded since they were read
+    gone: np.ndarray | None = None  # as long as `ids`: True for rows deleted or re-embedded since read
     gone_count: int = 0
     positions: dict[int, int] = field(default_factory=dict)  # _rowid -> its (latest) row
 
@@ -301,6 +301,8 @@ class _ScopeVectors:
         self.buffer[n : n + extra] = vectors
         self.rowids.extend(rowids)
         self.positions.update(zip(rowids, range(n, n + extra)))
+        if self.gone is not None:
+            self.gone = np.concatenate([self.gone, np.zeros(extra, bool)])
         self.ids.extend(ids)  # last: rows become visible to searches once complete
 
     def drop(self, rowids: set[int]) -> None:
@@ -308,21 +310,10 @@ class _ScopeVectors:
         found = [self.positions.pop(r) for r in rowids if r in self.positions]
         if not found:
             return
-        if self.gone is None or len(self.gone) < len(self.ids):
-            grown = np.zeros(max(len(self.ids), 16), bool)
-            if self.gone is not None:
-                grown[: len(self.gone)] = self.gone
-            self.gone = grown
+        if self.gone is None:
+            self.gone = np.zeros(len(self.ids), bool)
         self.gone[found] = True
         self.gone_count += len(found)
-
-    def gone_rows(self) -> np.ndarray | None:
-        """A mask over `unit`'s rows (True: skip), or None when no row is gone."""
-        if not self.gone_count or self.gone is None:
-            return None
-        mask = np.zeros(len(self.ids), bool)
-        mask[: min(len(self.gone), len(mask))] = self.gone[: len(mask)]
-        return mask
 
     def compact_if_due(self) -> None:
         """Drop gone rows from memory once they are COMPACT_GONE_SHARE of the copy (then the
@@ -331,10 +322,9 @@ class _ScopeVectors:
             self._compact()
 
     def _compact(self) -> None:
-        mask = self.gone_rows()
-        if mask is None or self.buffer is None:
+        if self.gone is None or self.buffer is None:
             return
-        keep = np.flatnonzero(~mask)
+        keep = np.flatnonzero(~self.gone)
         self.buffer[: len(keep)] = self.buffer[keep]
         self.ids = [self.ids[i] for i in keep]
         self.rowids = [self.rowids[i] for i in keep]
@@ -432,7 +422,7 @@ async def _cached_candidates(
     unit = entry.unit
     if unit is None:
         return None
-    nearest = _nearest(unit, entry.ids, query_vector, limit, entry.clusters, entry.gone_rows())
+    nearest = _nearest(unit, entry.ids, query_vector, limit, entry.clusters, entry.gone)
     return await _rows_of(conn, [(entry.rowids[i], d) for i, d in nearest])
 
 
@@ -455,7 +445,7 @@ def _nearest(
     """
     norm = float(np.linalg.norm(query_vector))
     query = query_vector.astype(np.float32) / norm if norm > 0 else query_vector.astype(np.float32)
-    k = min(limit, len(unit) - (0 if gone is None else int(gone.sum())))
+    k = min(limit, len(unit) - (0 if gone is None else int(np.count_nonzero(gone))))
     if k < 1:
         return []
     pruned = None if clusters is None or norm == 0 else pruned_candidates(unit, clusters, query, k, gone)
@@ -539,6 +529,10 @@ async def _load_scope(
 _VECTOR_COLUMNS = "c._rowid, c.id, c.embedding"
 _CHANGES_TABLE = "ironstore_workspace_changes"
 _REREAD_BATCH = 500
+_LOG_SPAN = text("SELECT min(seq), max(seq) FROM ironstore_workspace_changes")
+_LOGGED_SINCE = text(
+    "SELECT seq, chunk_rowid FROM ironstore_workspace_changes WHERE user_id IN :uids AND seq > :after"
+).bindparams(bindparam("uids", expanding=True))
 
 
 async def _log_span(conn: AsyncConnection) -> tuple[int, int] | None:
@@ -548,7 +542,7 @@ async def _log_span(conn: AsyncConnection) -> tuple[int, int] | None:
     # bumps every epoch, so their copies are rebuilt); read only when a copy is loaded or patched
     if not await _table_present(conn, _CHANGES_TABLE, remember=False):
         return None
-    low, high = (await conn.execute(text("SELECT min(seq), max(seq) FROM ironstore_workspace_changes"))).one()
+    low, high = (await conn.execute(_LOG_SPAN)).one()
     return (int(low or 0), int(high or 0))
 
 
@@ -571,10 +565,8 @@ async def _refresh(
             low, high = span
             if high < since_change or low > since_change + 1:
                 return False  # trimmed past the copy, or a new log (back from a downgrade)
-            stmt = text(
-                "SELECT seq, chunk_rowid FROM ironstore_workspace_changes WHERE user_id IN :uids AND seq > :after"
-            ).bindparams(bindparam("uids", list(user_ids), expanding=True))
-            logged = [(int(q), int(r)) for q, r in (await conn.execute(stmt, {"after": since_change})).all()]
+            found = await conn.execute(_LOGGED_SINCE, {"uids": list(user_ids), "after": since_change})
+            logged = [(int(q), int(r)) for q, r in found.all()]
         changed = sorted({r for _, r in logged if r <= since_rowid})
         if len(changed) > COMPACT_GONE_SHARE * max(len(entry.ids), 1):
             return False  # most of the copy changed: reading it again is as cheap
